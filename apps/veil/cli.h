@@ -1,0 +1,37 @@
+/* The veil command line: shared exit codes and helpers for subcommands. */
+#ifndef VEIL_CLI_H
+#define VEIL_CLI_H
+
+#include <stddef.h>
+
+#include "veil/result.h"
+
+/* Exit codes, documented in docs/cli.md. */
+enum {
+    VEIL_EXIT_OK = 0,       /* success */
+    VEIL_EXIT_FAILED = 1,   /* a check, test or verification failed */
+    VEIL_EXIT_USAGE = 2,    /* bad command line */
+    VEIL_EXIT_INPUT = 3,    /* an input file is missing, unreadable or malformed */
+    VEIL_EXIT_INTERNAL = 4, /* an unexpected library or system failure */
+};
+
+typedef struct veil_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} veil_command;
+
+int cmd_selftest(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+
+/* Read a whole file into a NUL-terminated heap buffer (veil_free_wiped to free).
+ * Prints an error naming the file and returns NULL on failure. */
+char *cli_read_file(const char *path, size_t *len, size_t max);
+/* Write bytes to a file with the given mode, atomically (temp file + rename). */
+int cli_write_file(const char *path, const void *p, size_t n, unsigned mode);
+/* Print "veil: <what>: <class> error: <msg>" to stderr. */
+void cli_error(const char *what, veil_result r);
+/* Map a library error class to an exit code. */
+int cli_exit_for(veil_result r);
+
+#endif

@@ -1,0 +1,41 @@
+/* veil: one multi-call binary; each subcommand is a thin shell over libveil. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const veil_command commands[] = {
+    {"selftest", "run the built-in known-answer tests, or a test-vector file", cmd_selftest},
+    {"keygen", "generate an OHTTP key pair and its key configuration", cmd_keygen},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: veil COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'veil COMMAND --help' describes a command. Exit codes: 0 ok, 1 check failed,\n"
+               "2 usage, 3 bad or missing input, 4 internal error (docs/cli.md).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return VEIL_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return VEIL_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("veil %s\n", VEIL_VERSION);
+        return VEIL_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "veil: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return VEIL_EXIT_USAGE;
+}
