@@ -94,8 +94,7 @@ typedef struct veil_bhttp_limits {
  * or over-limit input is a VEIL_E_PROTOCOL error whose message starts with
  * "bhttp: " and names the problem; *out is then NULL. */
 VEIL_MUST_USE veil_result veil_bhttp_decode(const uint8_t *p, size_t n,
-                                            const veil_bhttp_limits *limits,
-                                            veil_bhttp_msg **out);
+                                            const veil_bhttp_limits *limits, veil_bhttp_msg **out);
 
 /* ---- building ------------------------------------------------------------ */
 

@@ -12,7 +12,10 @@
 #include "veil/mem.h"
 #include "veil/selftest.h"
 
-static bool has_string(json_t *o, const char *key) { return json_is_string(json_object_get(o, key)); }
+static bool has_string(json_t *o, const char *key)
+{
+    return json_is_string(json_object_get(o, key));
+}
 
 static bool has_int(json_t *o, const char *key) { return json_is_integer(json_object_get(o, key)); }
 
@@ -23,8 +26,7 @@ static bool fields_shape_ok(json_t *a)
     json_t *f;
     if (!json_is_array(a))
         return false;
-    json_array_foreach(a, i, f)
-    {
+    json_array_foreach (a, i, f) {
         if (!json_is_array(f) || json_array_size(f) != 2 || !json_is_string(json_array_get(f, 0)) ||
             !json_is_string(json_array_get(f, 1)))
             return false;
@@ -38,8 +40,7 @@ static bool response_shape_ok(json_t *d)
     json_t *info, *list = json_object_get(d, "informational");
     if (!has_int(d, "status") || !json_is_array(list))
         return false;
-    json_array_foreach(list, i, info)
-    {
+    json_array_foreach (list, i, info) {
         if (!json_is_object(info) || !has_int(info, "status") ||
             !fields_shape_ok(json_object_get(info, "fields")))
             return false;
@@ -195,22 +196,19 @@ veil_result veil_selftest_bhttp_json(const char *json, size_t len, veil_selftest
     VEIL_ENSURE_GOTO(res, root != NULL, VEIL_E_PROTOCOL, "bhttp vectors: file is not valid JSON");
     json_t *lists[2] = {json_object_get(root, "examples"),
                         json_object_get(root, "extra_not_in_rfc9292")};
-    VEIL_ENSURE_GOTO(res, json_is_array(lists[0]) && json_array_size(lists[0]) > 0,
-                     VEIL_E_PROTOCOL,
+    VEIL_ENSURE_GOTO(res, json_is_array(lists[0]) && json_array_size(lists[0]) > 0, VEIL_E_PROTOCOL,
                      "bhttp vectors: no \"examples\" array (not an RFC 9292 examples file)");
     VEIL_ENSURE_GOTO(res, lists[1] == NULL || json_is_array(lists[1]), VEIL_E_PROTOCOL,
                      "bhttp vectors: \"extra_not_in_rfc9292\" is not an array");
     for (int l = 0; l < 2; l++) {
-        json_array_foreach(lists[l], i, ex)
-        {
+        json_array_foreach (lists[l], i, ex) {
             VEIL_ENSURE_GOTO(res, example_shape_ok(ex), VEIL_E_PROTOCOL,
                              "bhttp vectors: an example lacks id, hex or a complete "
                              "\"decoded\" annotation");
         }
     }
     for (int l = 0; l < 2; l++) {
-        json_array_foreach(lists[l], i, ex)
-        {
+        json_array_foreach (lists[l], i, ex) {
             veil_selftest_record(rep, json_string_value(json_object_get(ex, "id")),
                                  run_example(ex));
         }

@@ -56,8 +56,7 @@ static bool is_upper(uint8_t b) { return b >= 'A' && b <= 'Z'; }
 /* RFC 9292 §3.6: these pseudo-fields duplicate the fixed control data. */
 static bool is_reserved_pseudo(const uint8_t *name, size_t n)
 {
-    static const char *const reserved[] = {":method", ":scheme", ":authority", ":path",
-                                           ":status"};
+    static const char *const reserved[] = {":method", ":scheme", ":authority", ":path", ":status"};
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (veil_public_equal(name, n, reserved[i], strlen(reserved[i])))
             return true;
@@ -96,8 +95,8 @@ static const char *check_value(const uint8_t *v, size_t n)
 }
 
 /* A line about to be appended to `fl` (of kind `sec`). */
-static const char *check_field(const field_list *fl, section sec, const uint8_t *name,
-                               size_t nlen, const uint8_t *value, size_t vlen)
+static const char *check_field(const field_list *fl, section sec, const uint8_t *name, size_t nlen,
+                               const uint8_t *value, size_t vlen)
 {
     const char *why = check_name(name, nlen);
     if (why)
@@ -260,8 +259,7 @@ veil_result veil_bhttp_request_new(const char *method, const char *scheme, const
     for (int i = 0; i < CTL_COUNT; i++) {
         VEIL_ENSURE_GOTO(res, parts[i] != NULL, VEIL_E_USAGE,
                          "bhttp: method, scheme, authority and path must not be NULL");
-        VEIL_TRY(res, set_control(m, i, (const uint8_t *)parts[i], strlen(parts[i]),
-                                  VEIL_E_USAGE));
+        VEIL_TRY(res, set_control(m, i, (const uint8_t *)parts[i], strlen(parts[i]), VEIL_E_USAGE));
     }
     *out = m;
     m = NULL;
@@ -292,9 +290,8 @@ veil_result veil_bhttp_add_informational(veil_bhttp_msg *m, unsigned status)
     return push_informational(m, status);
 }
 
-veil_result veil_bhttp_add_informational_field(veil_bhttp_msg *m, const void *name,
-                                               size_t name_len, const void *value,
-                                               size_t value_len)
+veil_result veil_bhttp_add_informational_field(veil_bhttp_msg *m, const void *name, size_t name_len,
+                                               const void *value, size_t value_len)
 {
     VEIL_ENSURE(m != NULL && m->ninfo > 0, VEIL_E_USAGE,
                 "bhttp: add an informational response before its fields");

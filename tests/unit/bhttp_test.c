@@ -11,29 +11,30 @@
 
 /* RFC 9292 §5 and extras, as in shared/testdata/bhttp/rfc9292-examples.txt. */
 #define REQ_KNOWN                                                                                  \
-    "0003474554056874747073000a2f68656c6c6f2e747874406c0a757365722d6167656e74346375726c2f372e31" \
-    "362e33206c69626375726c2f372e31362e33204f70656e53534c2f302e392e376c207a6c69622f312e322e3304" \
+    "0003474554056874747073000a2f68656c6c6f2e747874406c0a757365722d6167656e74346375726c2f372e31"   \
+    "362e33206c69626375726c2f372e31362e33204f70656e53534c2f302e392e376c207a6c69622f312e322e3304"   \
     "686f73740f7777772e6578616d706c652e636f6d0f6163636570742d6c616e677561676506656e2c206d690000"
 #define REQ_INDET                                                                                  \
-    "0203474554056874747073000a2f68656c6c6f2e7478740a757365722d6167656e74346375726c2f372e31362e" \
-    "33206c69626375726c2f372e31362e33204f70656e53534c2f302e392e376c207a6c69622f312e322e3304686f" \
-    "73740f7777772e6578616d706c652e636f6d0f6163636570742d6c616e677561676506656e2c206d6900000000" \
+    "0203474554056874747073000a2f68656c6c6f2e7478740a757365722d6167656e74346375726c2f372e31362e"   \
+    "33206c69626375726c2f372e31362e33204f70656e53534c2f302e392e376c207a6c69622f312e322e3304686f"   \
+    "73740f7777772e6578616d706c652e636f6d0f6163636570742d6c616e677561676506656e2c206d6900000000"   \
     "000000000000000000"
 #define RESP_INFO                                                                                  \
-    "0340660772756e6e696e670a22736c65657020313522004067046c696e6b233c2f7374796c652e6373733e3b20" \
-    "72656c3d7072656c6f61643b2061733d7374796c65046c696e6b243c2f7363726970742e6a733e3b2072656c3d" \
-    "7072656c6f61643b2061733d7363726970740040c804646174651d4d6f6e2c203237204a756c20323030392031" \
-    "323a32383a353320474d5406736572766572064170616368650d6c6173742d6d6f6469666965641d5765642c20" \
-    "3232204a756c20323030392031393a31353a353620474d5404657461671422333461613338372d642d31353638" \
-    "6562303022" "0d6163636570742d72616e6765730562797465730e636f6e74656e742d6c656e677468023531" \
-    "04766172790f4163636570742d456e636f64696e670c636f6e74656e742d747970650a746578742f706c61696e" \
-    "003348656c6c6f20576f726c6421204d7920636f6e74656e7420696e636c75646573206120747261696c696e67" \
+    "0340660772756e6e696e670a22736c65657020313522004067046c696e6b233c2f7374796c652e6373733e3b20"   \
+    "72656c3d7072656c6f61643b2061733d7374796c65046c696e6b243c2f7363726970742e6a733e3b2072656c3d"   \
+    "7072656c6f61643b2061733d7363726970740040c804646174651d4d6f6e2c203237204a756c20323030392031"   \
+    "323a32383a353320474d5406736572766572064170616368650d6c6173742d6d6f6469666965641d5765642c20"   \
+    "3232204a756c20323030392031393a31353a353620474d5404657461671422333461613338372d642d31353638"   \
+    "6562303022"                                                                                   \
+    "0d6163636570742d72616e6765730562797465730e636f6e74656e742d6c656e677468023531"                 \
+    "04766172790f4163636570742d456e636f64696e670c636f6e74656e742d747970650a746578742f706c61696e"   \
+    "003348656c6c6f20576f726c6421204d7920636f6e74656e7420696e636c75646573206120747261696c696e67"   \
     "2043524c462e0d0a0000"
 #define CHUNKED_KNOWN                                                                              \
-    "0140c8001d5468697320636f6e74656e7420636f6e7461696e732043524c462e0d0a0d07747261696c65720474" \
+    "0140c8001d5468697320636f6e74656e7420636f6e7461696e732043524c462e0d0a0d07747261696c65720474"   \
     "657874"
 #define CHUNKED_INDET                                                                              \
-    "0340c8001d5468697320636f6e74656e7420636f6e7461696e732043524c462e0d0a0007747261696c65720474" \
+    "0340c8001d5468697320636f6e74656e7420636f6e7461696e732043524c462e0d0a0007747261696c65720474"   \
     "65787400"
 #define MIN_REQ "00034745540568747470730b6578616d706c652e636f6d012f"
 #define MIN_RESP "0140c8"
@@ -457,9 +458,11 @@ static void test_malformed(void **state)
     expect_error(REQ_KNOWN "0001", NULL, "non-zero padding byte");
     expect_error(CHUNKED_INDET "80", NULL, "non-zero padding byte");
     /* status codes */
-    expect_error("014063", NULL, "response status code outside 100..599"); /* 99 */
+    expect_error("014063", NULL, "response status code outside 100..599");   /* 99 */
     expect_error("01425800", NULL, "response status code outside 100..599"); /* 600 */
-    expect_error("03406600" "425800", NULL, "response status code outside 100..599");
+    expect_error("03406600"
+                 "425800",
+                 NULL, "response status code outside 100..599");
     expect_error("01406600", NULL, "response ends before its final status");
     expect_error("014066", NULL, "input ends where a field section was expected");
     expect_error("034066", NULL, "field section ends without its terminator");
@@ -473,10 +476,18 @@ static void test_malformed(void **state)
     expect_error("0140c80401410162", NULL, "field name has uppercase letter");
     expect_error("0140c80603612062016200", NULL, "not allowed in a token");
     expect_error("0140c8050161022061", NULL, "starts or ends with whitespace");
-    expect_error("0140c80501610261" "0a", NULL, "NUL, CR or LF");
+    expect_error("0140c80501610261"
+                 "0a",
+                 NULL, "NUL, CR or LF");
     expect_error("0140c809073a73746174757300", NULL, ":status");
-    expect_error("0140c80000" "05023a780179", NULL, "pseudo-field in a trailer");
-    expect_error("0340c8" "01780179" "023a780179" "00", NULL, "pseudo-field after a regular");
+    expect_error("0140c80000"
+                 "05023a780179",
+                 NULL, "pseudo-field in a trailer");
+    expect_error("0340c8"
+                 "01780179"
+                 "023a780179"
+                 "00",
+                 NULL, "pseudo-field after a regular");
     /* content */
     expect_error("0140c8000561", NULL, "content length exceeds input");
     expect_error("0340c8000561", NULL, "content chunk length exceeds input");
@@ -485,31 +496,60 @@ static void test_malformed(void **state)
     /* request control data */
     expect_error("0003474554", NULL, "request control data is truncated");
     expect_error("000347455405", NULL, "request control data length exceeds input");
-    expect_error("000347205405" "6874747073" "00012f", NULL, "method is not a token");
-    expect_error("0000" "0568747470730000", NULL, "method is not a token");
-    expect_error("00034745540568747470730003" "2f0d0a", NULL, "path has a control character");
-    expect_error("000347455405687474707302" "6120" "012f", NULL, "authority has a control");
+    expect_error("000347205405"
+                 "6874747073"
+                 "00012f",
+                 NULL, "method is not a token");
+    expect_error("0000"
+                 "0568747470730000",
+                 NULL, "method is not a token");
+    expect_error("00034745540568747470730003"
+                 "2f0d0a",
+                 NULL, "path has a control character");
+    expect_error("000347455405687474707302"
+                 "6120"
+                 "012f",
+                 NULL, "authority has a control");
 }
 
 static void test_accepted_variations(void **state)
 {
     /* non-minimal varints (RFC 9292 §3) decode; re-encoding makes them minimal */
-    veil_bhttp_msg *m = decode_hex("4001" "800000c8" "c000000000000000" "4000" "00");
+    veil_bhttp_msg *m = decode_hex("4001"
+                                   "800000c8"
+                                   "c000000000000000"
+                                   "4000"
+                                   "00");
     assert_int_equal(veil_bhttp_status(m), 200);
     assert_int_equal(veil_bhttp_informational_count(m), 0);
     assert_int_equal(veil_bhttp_framing_of(m), VEIL_BHTTP_KNOWN_LENGTH);
     assert_int_equal(veil_bhttp_min_sections(m), 3);
     veil_bhttp_msg_free(m);
     /* an extension pseudo-field before regular fields, several chunks */
-    m = decode_hex("0340c8" "023a780179" "01780179" "00" "0161" "026263" "00" "00");
+    m = decode_hex("0340c8"
+                   "023a780179"
+                   "01780179"
+                   "00"
+                   "0161"
+                   "026263"
+                   "00"
+                   "00");
     assert_int_equal(veil_bhttp_headers(m).n, 2);
     size_t clen;
     const uint8_t *c = veil_bhttp_content(m, &clen);
     tu_assert_bytes(c, clen, (const uint8_t *)"abc", 3);
-    assert_reencodes(m, VEIL_BHTTP_INDETERMINATE, "0340c8023a78017901780179000361626300" "00");
+    assert_reencodes(m, VEIL_BHTTP_INDETERMINATE,
+                     "0340c8023a78017901780179000361626300"
+                     "00");
     veil_bhttp_msg_free(m);
     /* obs-text and inner whitespace in values are fine; empty value too */
-    m = decode_hex("0140c8" "0c" "0178" "0361ff62" "0179" "03612062" "00");
+    m = decode_hex("0140c8"
+                   "0c"
+                   "0178"
+                   "0361ff62"
+                   "0179"
+                   "03612062"
+                   "00");
     assert_int_equal(veil_bhttp_headers(m).n, 2);
     veil_bhttp_msg_free(m);
 }
@@ -527,8 +567,14 @@ static void test_limits(void **state)
     lim.max_field_bytes = 0;
     lim.max_content = 50;
     expect_error(RESP_INFO, &lim, "content exceeds the size limit");
-    expect_error("0340c800" "1e" "000000000000000000000000000000" "000000000000000000000000000000"
-                 "1e" "000000000000000000000000000000" "000000000000000000000000000000" "0000",
+    expect_error("0340c800"
+                 "1e"
+                 "000000000000000000000000000000"
+                 "000000000000000000000000000000"
+                 "1e"
+                 "000000000000000000000000000000"
+                 "000000000000000000000000000000"
+                 "0000",
                  &lim, "content exceeds the size limit");
     lim.max_content = 51; /* exactly the content: fine */
     veil_buf in;
@@ -564,7 +610,8 @@ static void test_vector_file_format_errors(void **state)
         "{}",
         "{\"examples\": []}",
         "{\"examples\": [{\"id\": \"x\", \"hex\": \"0140c8\"}]}",
-        "{\"examples\": [{\"id\": \"x\", \"hex\": \"0140c8\", \"decoded\": {\"framing_indicator\": 1,"
+        "{\"examples\": [{\"id\": \"x\", \"hex\": \"0140c8\", \"decoded\": {\"framing_indicator\": "
+        "1,"
         "\"header\": [], \"trailer\": [], \"content\": \"\", \"padding_bytes\": 0}}]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -573,9 +620,10 @@ static void test_vector_file_format_errors(void **state)
     }
     assert_int_equal(rep.passed + rep.failed, 0);
     /* well-formed, but the annotation is wrong: one failure, not an error */
-    const char *wrong = "{\"examples\": [{\"id\": \"x\", \"hex\": \"0140c8\", \"decoded\": {"
-                        "\"framing_indicator\": 1, \"status\": 204, \"informational\": [],"
-                        "\"header\": [], \"trailer\": [], \"content\": \"\", \"padding_bytes\": 0}}]}";
+    const char *wrong =
+        "{\"examples\": [{\"id\": \"x\", \"hex\": \"0140c8\", \"decoded\": {"
+        "\"framing_indicator\": 1, \"status\": 204, \"informational\": [],"
+        "\"header\": [], \"trailer\": [], \"content\": \"\", \"padding_bytes\": 0}}]}";
     tu_ok(veil_selftest_bhttp_json(wrong, strlen(wrong), &rep));
     assert_int_equal(rep.failed, 1);
     assert_int_equal(rep.passed, 0);
