@@ -23,6 +23,10 @@ typedef struct veil_command {
 
 int cmd_selftest(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_attest(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_measure(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 
 /* Read a whole file into a NUL-terminated heap buffer (veil_free_wiped to free).
  * Prints an error naming the file and returns NULL on failure. */

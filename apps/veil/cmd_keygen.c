@@ -22,7 +22,8 @@ typedef struct kem_choice {
 
 /* Each KEM offers the AEADs that match its strength. */
 static const kem_choice kems[] = {
-    {"x25519", VEIL_HPKE_KEM_X25519,
+    {"x25519",
+     VEIL_HPKE_KEM_X25519,
      {{VEIL_HPKE_KDF_SHA256, VEIL_HPKE_AEAD_AES128GCM},
       {VEIL_HPKE_KDF_SHA256, VEIL_HPKE_AEAD_CHACHA20POLY1305}},
      2},
@@ -45,9 +46,9 @@ static json_t *key_json(const veil_ohttp_keyconfig *cfg, const char *kem_name, c
     veil_hex_encode(cfg->public_key, cfg->public_key_len, pk_hex);
     json_t *algs = json_array();
     for (size_t i = 0; i < cfg->n_algs; i++)
-        json_array_append_new(algs, json_pack("{s:s,s:s}", "kdf",
-                                              veil_hpke_kdf_name(cfg->algs[i].kdf), "aead",
-                                              veil_hpke_aead_name(cfg->algs[i].aead)));
+        json_array_append_new(algs,
+                              json_pack("{s:s,s:s}", "kdf", veil_hpke_kdf_name(cfg->algs[i].kdf),
+                                        "aead", veil_hpke_aead_name(cfg->algs[i].aead)));
     json_t *o = json_pack("{s:i,s:s,s:s,s:o,s:s}", "key_id", (int)cfg->key_id, "kem", kem_name,
                           "public_key", pk_hex, "algorithms", algs, "key_config", cfg_hex);
     if (sk_hex)
@@ -87,8 +88,9 @@ static int write_outputs(const char *prefix, const veil_ohttp_keyconfig *cfg, co
         goto out;
     json_object_del(doc, "private_key");
     if (as_json) {
-        json_object_set_new(doc, "files", json_pack("{s:s+,s:s+}", "private_key", prefix, ".key",
-                                                    "ohttp_keys", prefix, ".ohttp-keys"));
+        json_object_set_new(doc, "files",
+                            json_pack("{s:s+,s:s+}", "private_key", prefix, ".key", "ohttp_keys",
+                                      prefix, ".ohttp-keys"));
         json_dumpf(doc, stdout, JSON_INDENT(2));
         printf("\n");
     } else {
@@ -110,12 +112,10 @@ out:
 
 int cmd_keygen(int argc, char **argv)
 {
-    static const struct option opts[] = {{"kem", required_argument, NULL, 'k'},
-                                         {"key-id", required_argument, NULL, 'i'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"kem", required_argument, NULL, 'k'}, {"key-id", required_argument, NULL, 'i'},
+        {"out", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
     const kem_choice *k = NULL;
     const char *prefix = "ohttp";
     long key_id = 1;

@@ -15,11 +15,12 @@ static void print_failure(void *arg, const char *name, const char *why)
 
 static int usage(FILE *f, int code)
 {
-    fprintf(f, "usage: veil selftest                run the built-in known-answer tests\n"
-               "       veil selftest hpke FILE      RFC 9180 test-vector JSON\n"
-               "       veil selftest bhttp FILE     RFC 9292 examples JSON (shared/testdata/bhttp)\n"
-               "       veil selftest ohttp FILE     RFC 9458 Appendix A or chunked-OHTTP example JSON\n"
-               "Prints 'N passed, M failed'; exits 0 only when M is 0.\n");
+    fprintf(
+        f, "usage: veil selftest                run the built-in known-answer tests\n"
+           "       veil selftest hpke FILE      RFC 9180 test-vector JSON\n"
+           "       veil selftest bhttp FILE     RFC 9292 examples JSON (shared/testdata/bhttp)\n"
+           "       veil selftest ohttp FILE     RFC 9458 Appendix A or chunked-OHTTP example JSON\n"
+           "Prints 'N passed, M failed'; exits 0 only when M is 0.\n");
     return code;
 }
 
