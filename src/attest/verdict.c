@@ -49,7 +49,7 @@ void veil_verdict_init(veil_verdict *v)
 
 void veil_verdict_record(veil_verdict *v, veil_check c, bool passed, const char *fmt, ...)
 {
-    char detail[VEIL_VERDICT_DETAIL];
+    char detail[VEIL_VERDICT_DETAIL] = {0};
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
@@ -63,7 +63,11 @@ void veil_verdict_record(veil_verdict *v, veil_check c, bool passed, const char 
     bool first_failure = v->failed == VEIL_CHECK_UNCHECKED || v->failed == VEIL_CHECK_NONE;
     if (!passed && first_failure) {
         v->failed = c;
-        snprintf(v->reason, sizeof v->reason, "%s: %s", veil_check_name(c), detail);
+        /* "check: detail", cut to fit */
+        size_t n = (size_t)snprintf(v->reason, sizeof v->reason, "%s: ", veil_check_name(c));
+        if (n < sizeof v->reason)
+            memcpy(v->reason + n, detail, sizeof v->reason - n - 1);
+        v->reason[sizeof v->reason - 1] = '\0';
     }
 }
 
