@@ -139,18 +139,23 @@ VEIL_MUST_USE veil_result veil_hpke_setup_recipient(const veil_hpke_params *para
                                                     size_t enc_len, veil_hpke_ctx **out);
 
 /* ContextS.Seal: ct = pt + 16-byte tag (ct_cap >= pt_len + 16). The sequence
- * number advances only on success; when it would wrap, the context refuses
- * (a VEIL_E_CRYPTO "message limit reached" error), never reuses a nonce. */
+ * number advances only on success and never wraps: a context whose seq would
+ * reach UINT64_MAX (seq >= UINT64_MAX - 1) refuses with a VEIL_E_CRYPTO
+ * "message limit reached" error, so a nonce is never reused. An export-only
+ * suite refuses with VEIL_E_USAGE. */
 VEIL_MUST_USE veil_result veil_hpke_seal(veil_hpke_ctx *ctx, const uint8_t *aad, size_t aad_len,
                                          const uint8_t *pt, size_t pt_len, uint8_t *ct,
                                          size_t ct_cap, size_t *ct_len);
-/* ContextR.Open: on failure `pt` is zeroed and the sequence number does not
- * advance. pt_cap >= ct_len - 16. */
+/* ContextR.Open: on failure `pt` (all pt_cap bytes) is zeroed and the
+ * sequence number does not advance; an authentication failure is
+ * VEIL_E_CRYPTO. pt_cap >= ct_len - 16. Same message limit as Seal. */
 VEIL_MUST_USE veil_result veil_hpke_open(veil_hpke_ctx *ctx, const uint8_t *aad, size_t aad_len,
                                          const uint8_t *ct, size_t ct_len, uint8_t *pt,
                                          size_t pt_cap, size_t *pt_len);
-/* Context.Export (§5.3): L bytes into out; L <= 255*Nh. */
-VEIL_MUST_USE veil_result veil_hpke_export(const veil_hpke_ctx *ctx, const uint8_t *exporter_context,
+/* Context.Export (§5.3): L bytes into out; L <= 255*Nh and
+ * exporter_context_len <= VEIL_HPKE_MAX_INFO, else VEIL_E_USAGE. */
+VEIL_MUST_USE veil_result veil_hpke_export(const veil_hpke_ctx *ctx,
+                                           const uint8_t *exporter_context,
                                            size_t exporter_context_len, uint8_t *out, size_t L);
 const veil_hpke_suite *veil_hpke_ctx_suite(const veil_hpke_ctx *ctx);
 void veil_hpke_ctx_free(veil_hpke_ctx *ctx);

@@ -80,18 +80,18 @@ veil_result veil_aead_seal(uint16_t aead_id, const uint8_t *key, const uint8_t *
 
     ctx = EVP_CIPHER_CTX_new();
     VEIL_ENSURE_GOTO(res, ctx != NULL, VEIL_E_NOMEM, "cannot allocate a cipher context");
-    VEIL_ENSURE_GOTO(res, EVP_EncryptInit_ex2(ctx, cipher, key, nonce, NULL) > 0,
-                     VEIL_E_INTERNAL, "AEAD init failed");
+    VEIL_ENSURE_GOTO(res, EVP_EncryptInit_ex2(ctx, cipher, key, nonce, NULL) > 0, VEIL_E_INTERNAL,
+                     "AEAD init failed");
     VEIL_ENSURE_GOTO(res, update_all(ctx, NULL, aad, aad_len), VEIL_E_INTERNAL,
                      "AEAD associated data failed");
     VEIL_ENSURE_GOTO(res, update_all(ctx, ct_out, pt, pt_len), VEIL_E_INTERNAL,
                      "AEAD encryption failed");
     VEIL_ENSURE_GOTO(res, EVP_EncryptFinal_ex(ctx, ct_out + pt_len, &outl) > 0 && outl == 0,
                      VEIL_E_INTERNAL, "AEAD finalisation failed");
-    VEIL_ENSURE_GOTO(res,
-                     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, VEIL_AEAD_TAG_LEN,
-                                         ct_out + pt_len) > 0,
-                     VEIL_E_INTERNAL, "AEAD tag failed");
+    VEIL_ENSURE_GOTO(
+        res,
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, VEIL_AEAD_TAG_LEN, ct_out + pt_len) > 0,
+        VEIL_E_INTERNAL, "AEAD tag failed");
 out:
     EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */
     if (!veil_ok(res) && ct_out)
@@ -122,8 +122,8 @@ veil_result veil_aead_open(uint16_t aead_id, const uint8_t *key, const uint8_t *
 
     ctx = EVP_CIPHER_CTX_new();
     VEIL_ENSURE_GOTO(res, ctx != NULL, VEIL_E_NOMEM, "cannot allocate a cipher context");
-    VEIL_ENSURE_GOTO(res, EVP_DecryptInit_ex2(ctx, cipher, key, nonce, NULL) > 0,
-                     VEIL_E_INTERNAL, "AEAD init failed");
+    VEIL_ENSURE_GOTO(res, EVP_DecryptInit_ex2(ctx, cipher, key, nonce, NULL) > 0, VEIL_E_INTERNAL,
+                     "AEAD init failed");
     VEIL_ENSURE_GOTO(res, update_all(ctx, NULL, aad, aad_len), VEIL_E_INTERNAL,
                      "AEAD associated data failed");
     VEIL_ENSURE_GOTO(res, update_all(ctx, pt_out, ct, n), VEIL_E_INTERNAL,

@@ -42,8 +42,8 @@ static veil_result hkdf_run(const veil_hpke_kdf_desc *kdf, int mode, const uint8
     VEIL_ENSURE_GOTO(res, g_hkdf != NULL, VEIL_E_INTERNAL, "OpenSSL has no HKDF");
     *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)kdf->md_name, 0);
     *p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                             (void *)(key_len ? key : empty), key_len);
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(key_len ? key : empty),
+                                             key_len);
     if (salt_len)
         *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
     if (info_len)
@@ -70,8 +70,8 @@ veil_result veil_hkdf_extract(uint16_t kdf_id, const uint8_t *salt, size_t salt_
                 "HKDF-Extract output must be Nh bytes");
     VEIL_ENSURE(salt_len == 0 || salt != NULL, VEIL_E_USAGE, "HKDF salt is NULL");
     VEIL_ENSURE(ikm_len == 0 || ikm != NULL, VEIL_E_USAGE, "HKDF input keying material is NULL");
-    return hkdf_run(kdf, EVP_KDF_HKDF_MODE_EXTRACT_ONLY, ikm, ikm_len, salt, salt_len, NULL, 0,
-                    out, out_len);
+    return hkdf_run(kdf, EVP_KDF_HKDF_MODE_EXTRACT_ONLY, ikm, ikm_len, salt, salt_len, NULL, 0, out,
+                    out_len);
 }
 
 veil_result veil_hkdf_expand(uint16_t kdf_id, const uint8_t *prk, size_t prk_len,
@@ -85,16 +85,15 @@ veil_result veil_hkdf_expand(uint16_t kdf_id, const uint8_t *prk, size_t prk_len
                 "HKDF-Expand length must be 1..255*Nh");
     VEIL_ENSURE(info_len == 0 || info != NULL, VEIL_E_USAGE, "HKDF info is NULL");
     VEIL_ENSURE(info_len <= HKDF_MAX_INFO, VEIL_E_USAGE, "HKDF info is longer than 32768 bytes");
-    return hkdf_run(kdf, EVP_KDF_HKDF_MODE_EXPAND_ONLY, prk, prk_len, NULL, 0, info, info_len,
-                    out, L);
+    return hkdf_run(kdf, EVP_KDF_HKDF_MODE_EXPAND_ONLY, prk, prk_len, NULL, 0, info, info_len, out,
+                    L);
 }
 
 /* Assemble prefix || "HPKE-v1" || suite_id || label || data into *buf, which
  * points at `stack` (LABELED_STACK bytes) or a fresh heap block. */
-static veil_result labeled_build(uint8_t *stack, uint8_t **buf, size_t *len,
-                                 const uint8_t *prefix, size_t prefix_len,
-                                 const uint8_t *suite_id, size_t suite_id_len, const char *label,
-                                 const uint8_t *data, size_t data_len)
+static veil_result labeled_build(uint8_t *stack, uint8_t **buf, size_t *len, const uint8_t *prefix,
+                                 size_t prefix_len, const uint8_t *suite_id, size_t suite_id_len,
+                                 const char *label, const uint8_t *data, size_t data_len)
 {
     size_t label_len = strlen(label);
     VEIL_ENSURE(suite_id_len <= VEIL_HPKE_MAX_SUITE_ID, VEIL_E_USAGE, "HPKE suite_id too long");
@@ -142,8 +141,8 @@ veil_result veil_hpke_labeled_extract(uint16_t kdf_id, const uint8_t *suite_id, 
     const veil_hpke_kdf_desc *kdf = veil_hpke_kdf_find(kdf_id);
     VEIL_ENSURE(kdf != NULL, VEIL_E_UNSUPPORTED, "unsupported HPKE KDF id");
     VEIL_ENSURE(salt_len == 0 || salt != NULL, VEIL_E_USAGE, "HKDF salt is NULL");
-    VEIL_GUARD(labeled_build(stack, &buf, &len, NULL, 0, suite_id, suite_id_len, label, ikm,
-                             ikm_len));
+    VEIL_GUARD(
+        labeled_build(stack, &buf, &len, NULL, 0, suite_id, suite_id_len, label, ikm, ikm_len));
     res = hkdf_run(kdf, EVP_KDF_HKDF_MODE_EXTRACT_ONLY, buf, len, salt, salt_len, NULL, 0, out,
                    kdf->nh);
     labeled_release(stack, buf, len);

@@ -134,11 +134,11 @@ static veil_result setup_sender_into(veil_hpke_ctx *ctx, const veil_hpke_params 
     const int auth = p->mode == VEIL_HPKE_MODE_AUTH || p->mode == VEIL_HPKE_MODE_AUTH_PSK;
 
     /* enc, shared_secret = Encap(pkR) or AuthEncap(pkR, skS) */
-    VEIL_TRY(res, veil_hpke_kem_encap(pk_r, eph, auth ? p->auth_key : NULL, e, &e_len,
-                                      shared_secret));
+    VEIL_TRY(res,
+             veil_hpke_kem_encap(pk_r, eph, auth ? p->auth_key : NULL, e, &e_len, shared_secret));
     VEIL_ENSURE_GOTO(res, enc_cap >= e_len, VEIL_E_USAGE, "enc buffer is smaller than Nenc");
-    VEIL_TRY(res, key_schedule(ctx, p, shared_secret,
-                               veil_hpke_kem_info_get(p->suite.kem)->n_secret));
+    VEIL_TRY(res,
+             key_schedule(ctx, p, shared_secret, veil_hpke_kem_info_get(p->suite.kem)->n_secret));
     ctx->is_sender = 1;
     memcpy(enc, e, e_len);
     *enc_len = e_len;
@@ -158,10 +158,10 @@ static veil_result setup_recipient_into(veil_hpke_ctx *ctx, const veil_hpke_para
     const int auth = p->mode == VEIL_HPKE_MODE_AUTH || p->mode == VEIL_HPKE_MODE_AUTH_PSK;
 
     /* shared_secret = Decap(enc, skR) or AuthDecap(enc, skR, pkS) */
-    VEIL_TRY(res, veil_hpke_kem_decap(sk_r, enc, enc_len, auth ? p->auth_key : NULL,
-                                      shared_secret));
-    VEIL_TRY(res, key_schedule(ctx, p, shared_secret,
-                               veil_hpke_kem_info_get(p->suite.kem)->n_secret));
+    VEIL_TRY(res,
+             veil_hpke_kem_decap(sk_r, enc, enc_len, auth ? p->auth_key : NULL, shared_secret));
+    VEIL_TRY(res,
+             key_schedule(ctx, p, shared_secret, veil_hpke_kem_info_get(p->suite.kem)->n_secret));
     ctx->is_sender = 0;
 out:
     veil_wipe(shared_secret, sizeof shared_secret);
@@ -217,8 +217,8 @@ veil_result veil_hpke_setup_sender(const veil_hpke_params *params, const veil_hp
     VEIL_TRY(res, sender_checks(params, pk_r, enc, enc_cap, enc_len));
     /* skE, pkE = GenerateKeyPair() */
     VEIL_TRY(res, veil_hpke_key_generate(params->suite.kem, &eph));
-    VEIL_TRY(res, veil_hpke_setup_sender_with_ephemeral(params, pk_r, eph, enc, enc_cap, enc_len,
-                                                        out));
+    VEIL_TRY(res,
+             veil_hpke_setup_sender_with_ephemeral(params, pk_r, eph, enc, enc_cap, enc_len, out));
 out:
     veil_hpke_key_free(eph);
     return res;
@@ -289,8 +289,7 @@ veil_result veil_hpke_open(veil_hpke_ctx *ctx, const uint8_t *aad, size_t aad_le
         *pt_len = 0;
     VEIL_ENSURE_GOTO(res, ctx != NULL && ct != NULL && pt_len != NULL, VEIL_E_USAGE,
                      "NULL argument");
-    VEIL_ENSURE_GOTO(res, !ctx->is_sender, VEIL_E_USAGE,
-                     "cannot open with a sender HPKE context");
+    VEIL_ENSURE_GOTO(res, !ctx->is_sender, VEIL_E_USAGE, "cannot open with a sender HPKE context");
     VEIL_ENSURE_GOTO(res, ctx->aead->nk > 0, VEIL_E_USAGE,
                      "export-only HPKE suite: seal and open are not available");
     VEIL_ENSURE_GOTO(res, ct_len >= VEIL_HPKE_TAG_LEN, VEIL_E_CRYPTO,
@@ -377,8 +376,7 @@ veil_result veil_hpke_seal_once(const veil_hpke_params *params, const veil_hpke_
     VEIL_ENSURE_GOTO(res, params->suite.aead != VEIL_HPKE_AEAD_EXPORT_ONLY, VEIL_E_USAGE,
                      "export-only HPKE suite: seal and open are not available");
     VEIL_ENSURE_GOTO(res,
-                     pt_len <= SIZE_MAX - VEIL_HPKE_TAG_LEN &&
-                         ct_cap >= pt_len + VEIL_HPKE_TAG_LEN,
+                     pt_len <= SIZE_MAX - VEIL_HPKE_TAG_LEN && ct_cap >= pt_len + VEIL_HPKE_TAG_LEN,
                      VEIL_E_USAGE, "ciphertext buffer is smaller than plaintext + 16");
     VEIL_TRY(res, veil_hpke_key_generate(params->suite.kem, &eph));
     VEIL_TRY(res, setup_sender_into(&ctx, params, pk_r, eph, enc, enc_cap, enc_len));

@@ -11,15 +11,15 @@
 #include "veil/hpke.h"
 
 /* As veil_hpke_setup_sender, but with the caller's ephemeral key pair. */
-VEIL_MUST_USE veil_result veil_hpke_setup_sender_with_ephemeral(const veil_hpke_params *params,
-                                                                const veil_hpke_key *pk_r,
-                                                                const veil_hpke_key *eph,
-                                                                uint8_t *enc, size_t enc_cap,
-                                                                size_t *enc_len,
-                                                                veil_hpke_ctx **out);
+VEIL_MUST_USE veil_result veil_hpke_setup_sender_with_ephemeral(
+    const veil_hpke_params *params, const veil_hpke_key *pk_r, const veil_hpke_key *eph,
+    uint8_t *enc, size_t enc_cap, size_t *enc_len, veil_hpke_ctx **out);
 
 /* Test access to a context's key schedule outputs (for KATs that check key,
- * base_nonce and exporter_secret directly). Copies into caller buffers. */
+ * base_nonce and exporter_secret directly). Copies into caller buffers: key
+ * must hold VEIL_HPKE_MAX_NK bytes (*key_len = Nk, 0 for export-only),
+ * exporter_secret VEIL_HPKE_MAX_NH (*exporter_len = Nh); base_nonce is zero
+ * for export-only suites. The caller wipes them. */
 VEIL_MUST_USE veil_result veil_hpke_ctx_secrets(const veil_hpke_ctx *ctx, uint8_t *key,
                                                 size_t *key_len, uint8_t base_nonce[12],
                                                 uint8_t *exporter_secret, size_t *exporter_len);
@@ -57,12 +57,12 @@ typedef enum veil_hpke_kem_kind {
 typedef struct veil_hpke_kem_desc {
     veil_hpke_kem_info info;
     uint16_t id;
-    uint16_t kdf;        /* the KEM's own KDF (ExtractAndExpand, DeriveKeyPair) */
-    size_t ndh;          /* Ndh: length of one DH output */
+    uint16_t kdf; /* the KEM's own KDF (ExtractAndExpand, DeriveKeyPair) */
+    size_t ndh;   /* Ndh: length of one DH output */
     veil_hpke_kem_kind kind;
     const char *ossl_name; /* "P-256" group name or "X25519" key type */
-    uint8_t bitmask;     /* DeriveKeyPair mask for the first candidate byte */
-    unsigned slot;       /* index of the cached curve group in hpke_kem.c */
+    uint8_t bitmask;       /* DeriveKeyPair mask for the first candidate byte */
+    unsigned slot;         /* index of the cached curve group in hpke_kem.c */
 } veil_hpke_kem_desc;
 
 /* NULL when veil does not implement the id. */

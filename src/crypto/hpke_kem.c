@@ -2,8 +2,10 @@
  * generation, (de)serialisation with validation, DeriveKeyPair (§7.1.3),
  * Encap/AuthEncap and Decap/AuthDecap with ExtractAndExpand.
  *
- * A veil_hpke_key keeps the OpenSSL key next to its serialised public key
- * (and private key, when it has one), so encapsulation never re-encodes.
+ * A veil_hpke_key keeps the OpenSSL key next to its serialised public key,
+ * so encapsulation never re-encodes. The private key lives only inside the
+ * EVP_PKEY (OpenSSL wipes it on free); SerializePrivateKey reads it out on
+ * demand.
  *
  * Public-key validation (§7.1.4): NIST points must be uncompressed, on the
  * curve and not the identity (the curves have cofactor 1, so that is full
@@ -14,7 +16,7 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
+#include <openssl/params.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -28,9 +30,8 @@ struct veil_hpke_key {
     const veil_hpke_kem_desc *kem;
     EVP_PKEY *pkey;
     size_t pk_len;
-    size_t sk_len; /* 0 for a public key alone */
+    int has_private; /* 0 for a public key alone */
     uint8_t pk[VEIL_HPKE_MAX_PK];
-    uint8_t sk[VEIL_HPKE_MAX_SK];
 };
 
 /* Curve groups, built once: for scalar range checks, computing a public key
@@ -97,37 +98,35 @@ out:
     return res;
 }
 
-/* EVP_PKEY from an encoded point and, for a key pair, the private scalar. */
+/* EVP_PKEY from an encoded point and, for a key pair, the private scalar.
+ * OSSL_PARAM integers are native-endian, hence BN_bn2nativepad. */
 static veil_result ec_pkey_build(const veil_hpke_kem_desc *kem, const uint8_t *pub, size_t pub_len,
                                  const BIGNUM *priv, EVP_PKEY **out)
 {
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
+    uint8_t d_native[VEIL_HPKE_MAX_SK];
+    const int n_sk = (int)kem->info.n_sk;
+    OSSL_PARAM params[4], *p = params;
     EVP_PKEY_CTX *pctx = NULL;
     veil_result res = VEIL_OK;
 
-    bld = OSSL_PARAM_BLD_new();
-    VEIL_ENSURE_GOTO(res, bld != NULL, VEIL_E_NOMEM, "cannot allocate key parameters");
-    VEIL_ENSURE_GOTO(res,
-                     OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                                     kem->ossl_name, 0) &&
-                         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub,
-                                                          pub_len) &&
-                         (!priv || OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv)),
-                     VEIL_E_NOMEM, "cannot build key parameters");
-    params = OSSL_PARAM_BLD_to_param(bld); /* secure (wiped) copy of a secure BN */
-    VEIL_ENSURE_GOTO(res, params != NULL, VEIL_E_NOMEM, "cannot build key parameters");
+    *p++ = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)kem->ossl_name, 0);
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pub, pub_len);
+    if (priv) {
+        VEIL_ENSURE_GOTO(res, BN_bn2nativepad(priv, d_native, n_sk) == n_sk, VEIL_E_INTERNAL,
+                         "cannot encode the EC private key");
+        *p++ = OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_PRIV_KEY, d_native, (size_t)n_sk);
+    }
+    *p = OSSL_PARAM_construct_end();
     pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
     VEIL_ENSURE_GOTO(res, pctx && EVP_PKEY_fromdata_init(pctx) > 0, VEIL_E_INTERNAL,
                      "cannot create an EC key context");
-    VEIL_ENSURE_GOTO(res,
-                     EVP_PKEY_fromdata(pctx, out, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
-                                       params) > 0,
-                     VEIL_E_PROTOCOL, "invalid EC key");
+    VEIL_ENSURE_GOTO(
+        res,
+        EVP_PKEY_fromdata(pctx, out, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) > 0,
+        VEIL_E_PROTOCOL, "invalid EC key");
 out:
     EVP_PKEY_CTX_free(pctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
+    veil_wipe(d_native, sizeof d_native);
     return res;
 }
 
@@ -146,18 +145,16 @@ static veil_result ec_from_private(veil_hpke_key *k, const uint8_t *sk)
     d = BN_secure_new();
     VEIL_ENSURE_GOTO(res, d && BN_bin2bn(sk, (int)kem->info.n_sk, d), VEIL_E_NOMEM,
                      "cannot allocate a scalar");
-    VEIL_ENSURE_GOTO(res, !BN_is_zero(d) && BN_cmp(d, EC_GROUP_get0_order(g)) < 0,
-                     VEIL_E_PROTOCOL, "EC private key out of range");
+    VEIL_ENSURE_GOTO(res, !BN_is_zero(d) && BN_cmp(d, EC_GROUP_get0_order(g)) < 0, VEIL_E_PROTOCOL,
+                     "EC private key out of range");
     pt = EC_POINT_new(g);
     VEIL_ENSURE_GOTO(res, pt && EC_POINT_mul(g, pt, d, NULL, NULL, NULL), VEIL_E_INTERNAL,
                      "cannot compute the EC public key");
-    k->pk_len = EC_POINT_point2oct(g, pt, POINT_CONVERSION_UNCOMPRESSED, k->pk, sizeof k->pk,
-                                   NULL);
+    k->pk_len = EC_POINT_point2oct(g, pt, POINT_CONVERSION_UNCOMPRESSED, k->pk, sizeof k->pk, NULL);
     VEIL_ENSURE_GOTO(res, k->pk_len == kem->info.n_pk, VEIL_E_INTERNAL,
                      "cannot encode the EC public key");
     VEIL_TRY(res, ec_pkey_build(kem, k->pk, k->pk_len, d, &k->pkey));
-    memcpy(k->sk, sk, kem->info.n_sk);
-    k->sk_len = kem->info.n_sk;
+    k->has_private = 1;
 out:
     EC_POINT_free(pt);
     BN_clear_free(d);
@@ -180,8 +177,7 @@ static veil_result ec_from_public(veil_hpke_key *k, const uint8_t *pk, size_t pk
     VEIL_ENSURE_GOTO(res, pt != NULL, VEIL_E_NOMEM, "cannot allocate an EC point");
     VEIL_ENSURE_GOTO(res,
                      EC_POINT_oct2point(g, pt, pk, pk_len, NULL) == 1 &&
-                         EC_POINT_is_on_curve(g, pt, NULL) == 1 &&
-                         !EC_POINT_is_at_infinity(g, pt),
+                         EC_POINT_is_on_curve(g, pt, NULL) == 1 && !EC_POINT_is_at_infinity(g, pt),
                      VEIL_E_PROTOCOL, "EC public key is not a valid curve point");
     VEIL_TRY(res, ec_pkey_build(kem, pk, pk_len, NULL, &k->pkey));
     memcpy(k->pk, pk, pk_len);
@@ -194,21 +190,26 @@ out:
 static veil_result ec_generate(veil_hpke_key *k)
 {
     const veil_hpke_kem_desc *kem = k->kem;
+    k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", kem->ossl_name);
+    VEIL_ENSURE(k->pkey != NULL, VEIL_E_INTERNAL, "EC key generation failed");
+    VEIL_ENSURE(EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_PUB_KEY, k->pk,
+                                                sizeof k->pk, &k->pk_len) > 0 &&
+                    k->pk_len == kem->info.n_pk && k->pk[0] == 0x04,
+                VEIL_E_INTERNAL, "cannot encode the EC public key");
+    k->has_private = 1;
+    return VEIL_OK;
+}
+
+/* SerializePrivateKey for NIST curves: the scalar as Nsk big-endian bytes. */
+static veil_result ec_private(const veil_hpke_key *k, uint8_t *out)
+{
     BIGNUM *d = NULL;
     veil_result res = VEIL_OK;
-
-    k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", kem->ossl_name);
-    VEIL_ENSURE_GOTO(res, k->pkey != NULL, VEIL_E_INTERNAL, "EC key generation failed");
-    VEIL_ENSURE_GOTO(res,
-                     EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_PUB_KEY, k->pk,
-                                                     sizeof k->pk, &k->pk_len) > 0 &&
-                         k->pk_len == kem->info.n_pk && k->pk[0] == 0x04,
-                     VEIL_E_INTERNAL, "cannot encode the EC public key");
+    const int n = (int)k->kem->info.n_sk;
     VEIL_ENSURE_GOTO(res, EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_PRIV_KEY, &d) > 0,
                      VEIL_E_INTERNAL, "cannot read the EC private key");
-    VEIL_ENSURE_GOTO(res, BN_bn2binpad(d, k->sk, (int)kem->info.n_sk) == (int)kem->info.n_sk,
-                     VEIL_E_INTERNAL, "cannot encode the EC private key");
-    k->sk_len = kem->info.n_sk;
+    VEIL_ENSURE_GOTO(res, BN_bn2binpad(d, out, n) == n, VEIL_E_INTERNAL,
+                     "cannot encode the EC private key");
 out:
     BN_clear_free(d);
     return res;
@@ -225,8 +226,7 @@ static veil_result x_from_private(veil_hpke_key *k, const uint8_t *sk)
     VEIL_ENSURE(EVP_PKEY_get_raw_public_key(k->pkey, k->pk, &k->pk_len) > 0 &&
                     k->pk_len == kem->info.n_pk,
                 VEIL_E_INTERNAL, "cannot encode the X25519/X448 public key");
-    memcpy(k->sk, sk, kem->info.n_sk);
-    k->sk_len = kem->info.n_sk;
+    k->has_private = 1;
     return VEIL_OK;
 }
 
@@ -248,12 +248,10 @@ static veil_result x_generate(veil_hpke_key *k)
     k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, kem->ossl_name);
     VEIL_ENSURE(k->pkey != NULL, VEIL_E_INTERNAL, "X25519/X448 key generation failed");
     k->pk_len = sizeof k->pk;
-    k->sk_len = sizeof k->sk;
     VEIL_ENSURE(EVP_PKEY_get_raw_public_key(k->pkey, k->pk, &k->pk_len) > 0 &&
-                    k->pk_len == kem->info.n_pk &&
-                    EVP_PKEY_get_raw_private_key(k->pkey, k->sk, &k->sk_len) > 0 &&
-                    k->sk_len == kem->info.n_sk,
-                VEIL_E_INTERNAL, "cannot encode the X25519/X448 key");
+                    k->pk_len == kem->info.n_pk,
+                VEIL_E_INTERNAL, "cannot encode the X25519/X448 public key");
+    k->has_private = 1;
     return VEIL_OK;
 }
 
@@ -389,7 +387,7 @@ out:
 
 uint16_t veil_hpke_key_kem(const veil_hpke_key *key) { return key ? key->kem->id : 0; }
 
-int veil_hpke_key_has_private(const veil_hpke_key *key) { return key && key->sk_len > 0; }
+int veil_hpke_key_has_private(const veil_hpke_key *key) { return key && key->has_private; }
 
 veil_result veil_hpke_key_public(const veil_hpke_key *key, uint8_t *out, size_t cap, size_t *len)
 {
@@ -403,10 +401,20 @@ veil_result veil_hpke_key_public(const veil_hpke_key *key, uint8_t *out, size_t 
 veil_result veil_hpke_key_private(const veil_hpke_key *key, uint8_t *out, size_t cap, size_t *len)
 {
     VEIL_ENSURE(key != NULL && out != NULL && len != NULL, VEIL_E_USAGE, "NULL argument");
-    VEIL_ENSURE(key->sk_len > 0, VEIL_E_USAGE, "HPKE key has no private part");
-    VEIL_ENSURE(cap >= key->sk_len, VEIL_E_USAGE, "private key buffer too small");
-    memcpy(out, key->sk, key->sk_len);
-    *len = key->sk_len;
+    VEIL_ENSURE(key->has_private, VEIL_E_USAGE, "HPKE key has no private part");
+    const size_t n_sk = key->kem->info.n_sk;
+    VEIL_ENSURE(cap >= n_sk, VEIL_E_USAGE, "private key buffer too small");
+    *len = 0;
+    if (key->kem->kind == VEIL_HPKE_KEM_KIND_EC) {
+        VEIL_GUARD(ec_private(key, out));
+    } else {
+        size_t got = n_sk;
+        if (EVP_PKEY_get_raw_private_key(key->pkey, out, &got) <= 0 || got != n_sk) {
+            veil_wipe(out, n_sk);
+            return VEIL_ERR(VEIL_E_INTERNAL, "cannot encode the X25519/X448 private key");
+        }
+    }
+    *len = n_sk;
     return VEIL_OK;
 }
 
@@ -462,9 +470,8 @@ static veil_result extract_and_expand(const veil_hpke_kem_desc *kem, const uint8
     VEIL_TRY(res, veil_hpke_labeled_extract(kem->kdf, sid, sizeof sid, NULL, 0, "eae_prk", dhv,
                                             dh_len, eae_prk));
     VEIL_TRY(res, veil_hpke_labeled_expand(kem->kdf, sid, sizeof sid, eae_prk,
-                                           veil_hpke_kdf_nh(kem->kdf), "shared_secret",
-                                           kem_context, ctx_len, shared_secret,
-                                           kem->info.n_secret));
+                                           veil_hpke_kdf_nh(kem->kdf), "shared_secret", kem_context,
+                                           ctx_len, shared_secret, kem->info.n_secret));
 out:
     veil_wipe(eae_prk, sizeof eae_prk);
     return res;
@@ -485,9 +492,9 @@ veil_result veil_hpke_kem_encap(const veil_hpke_key *pk_r, const veil_hpke_key *
 
     VEIL_ENSURE(pk_r && eph && enc && enc_len && shared_secret, VEIL_E_USAGE, "NULL argument");
     const veil_hpke_kem_desc *kem = pk_r->kem;
-    VEIL_ENSURE(eph->kem == kem && eph->sk_len > 0, VEIL_E_USAGE,
+    VEIL_ENSURE(eph->kem == kem && eph->has_private, VEIL_E_USAGE,
                 "ephemeral key is not a key pair of the recipient's KEM");
-    VEIL_ENSURE(!sk_s || (sk_s->kem == kem && sk_s->sk_len > 0), VEIL_E_USAGE,
+    VEIL_ENSURE(!sk_s || (sk_s->kem == kem && sk_s->has_private), VEIL_E_USAGE,
                 "sender auth key is not a key pair of the recipient's KEM");
 
     VEIL_TRY(res, dh(eph, pk_r, dhv));
@@ -525,7 +532,7 @@ veil_result veil_hpke_kem_decap(const veil_hpke_key *sk_r, const uint8_t *enc, s
 
     VEIL_ENSURE(sk_r && shared_secret, VEIL_E_USAGE, "NULL argument");
     const veil_hpke_kem_desc *kem = sk_r->kem;
-    VEIL_ENSURE(sk_r->sk_len > 0, VEIL_E_USAGE, "recipient key has no private part");
+    VEIL_ENSURE(sk_r->has_private, VEIL_E_USAGE, "recipient key has no private part");
     VEIL_ENSURE(!pk_s || pk_s->kem == kem, VEIL_E_USAGE,
                 "sender auth key is not a key of the recipient's KEM");
     VEIL_ENSURE(enc != NULL && enc_len == kem->info.n_enc, VEIL_E_PROTOCOL,

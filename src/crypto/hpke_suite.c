@@ -20,18 +20,20 @@ static const veil_hpke_aead_desc aeads[] = {
 
 /* {name, Nsecret, Nenc, Npk, Nsk}, id, KDF, Ndh, kind, OpenSSL name,
  * DeriveKeyPair bitmask (§7.1.3), slot. */
+/* clang-format off */
 static const veil_hpke_kem_desc kems[] = {
-    {{"DHKEM(P-256, HKDF-SHA256)", 32, 65, 65, 32}, VEIL_HPKE_KEM_P256, VEIL_HPKE_KDF_SHA256, 32,
-     VEIL_HPKE_KEM_KIND_EC, "P-256", 0xFF, 0},
-    {{"DHKEM(P-384, HKDF-SHA384)", 48, 97, 97, 48}, VEIL_HPKE_KEM_P384, VEIL_HPKE_KDF_SHA384, 48,
-     VEIL_HPKE_KEM_KIND_EC, "P-384", 0xFF, 1},
-    {{"DHKEM(P-521, HKDF-SHA512)", 64, 133, 133, 66}, VEIL_HPKE_KEM_P521, VEIL_HPKE_KDF_SHA512, 66,
-     VEIL_HPKE_KEM_KIND_EC, "P-521", 0x01, 2},
-    {{"DHKEM(X25519, HKDF-SHA256)", 32, 32, 32, 32}, VEIL_HPKE_KEM_X25519, VEIL_HPKE_KDF_SHA256,
-     32, VEIL_HPKE_KEM_KIND_X, "X25519", 0, 0},
-    {{"DHKEM(X448, HKDF-SHA512)", 64, 56, 56, 56}, VEIL_HPKE_KEM_X448, VEIL_HPKE_KDF_SHA512, 56,
-     VEIL_HPKE_KEM_KIND_X, "X448", 0, 1},
+    {{"DHKEM(P-256, HKDF-SHA256)",  32,  65,  65, 32}, VEIL_HPKE_KEM_P256,   VEIL_HPKE_KDF_SHA256,
+     32, VEIL_HPKE_KEM_KIND_EC, "P-256",  0xFF, 0},
+    {{"DHKEM(P-384, HKDF-SHA384)",  48,  97,  97, 48}, VEIL_HPKE_KEM_P384,   VEIL_HPKE_KDF_SHA384,
+     48, VEIL_HPKE_KEM_KIND_EC, "P-384",  0xFF, 1},
+    {{"DHKEM(P-521, HKDF-SHA512)",  64, 133, 133, 66}, VEIL_HPKE_KEM_P521,   VEIL_HPKE_KDF_SHA512,
+     66, VEIL_HPKE_KEM_KIND_EC, "P-521",  0x01, 2},
+    {{"DHKEM(X25519, HKDF-SHA256)", 32,  32,  32, 32}, VEIL_HPKE_KEM_X25519, VEIL_HPKE_KDF_SHA256,
+     32, VEIL_HPKE_KEM_KIND_X,  "X25519", 0,    0},
+    {{"DHKEM(X448, HKDF-SHA512)",   64,  56,  56, 56}, VEIL_HPKE_KEM_X448,   VEIL_HPKE_KDF_SHA512,
+     56, VEIL_HPKE_KEM_KIND_X,  "X448",   0,    1},
 };
+/* clang-format on */
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -142,8 +142,8 @@ static int setup_check(tv_case *t)
     if (!hex_field(t, t->obj, "info", &t->info) || !hex_field(t, t->obj, "enc", &t->enc) ||
         !hex_field(t, t->obj, "shared_secret", &t->shared_secret))
         return 0;
-    if (psk && (!hex_field(t, t->obj, "psk", &t->psk) ||
-                !hex_field(t, t->obj, "psk_id", &t->psk_id)))
+    if (psk &&
+        (!hex_field(t, t->obj, "psk", &t->psk) || !hex_field(t, t->obj, "psk_id", &t->psk_id)))
         return 0;
 
     const size_t n_secret = veil_hpke_kem_info_get(t->suite.kem)->n_secret;
@@ -151,25 +151,24 @@ static int setup_check(tv_case *t)
         return fail_res(t, "Encap", r);
     if (!same(&t->shared_secret, ss, n_secret))
         return fail(t, "shared_secret");
-    if (!veil_ok(r = veil_hpke_kem_decap(t->k_r, t->enc.data, t->enc.len,
-                                         auth ? t->pk_s : NULL, ss)))
+    if (!veil_ok(
+            r = veil_hpke_kem_decap(t->k_r, t->enc.data, t->enc.len, auth ? t->pk_s : NULL, ss)))
         return fail_res(t, "Decap", r);
     int ss_ok = same(&t->shared_secret, ss, n_secret);
     veil_wipe(ss, sizeof ss);
     if (!ss_ok)
         return fail(t, "shared_secret (Decap)");
 
-    veil_hpke_params p = {t->suite,      t->mode,         t->info.data, t->info.len,
-                          t->psk.data,   t->psk.len,      t->psk_id.data,
-                          t->psk_id.len, auth ? t->k_s : NULL};
+    veil_hpke_params p = {t->suite,       t->mode,       t->info.data,
+                          t->info.len,    t->psk.data,   t->psk.len,
+                          t->psk_id.data, t->psk_id.len, auth ? t->k_s : NULL};
     if (!veil_ok(r = veil_hpke_setup_sender_with_ephemeral(&p, t->pk_r, t->k_e, enc, sizeof enc,
                                                            &enc_len, &t->sender)))
         return fail_res(t, "sender setup", r);
     if (!same(&t->enc, enc, enc_len))
         return fail(t, "enc");
     p.auth_key = auth ? t->pk_s : NULL;
-    if (!veil_ok(r = veil_hpke_setup_recipient(&p, t->k_r, t->enc.data, t->enc.len,
-                                               &t->recipient)))
+    if (!veil_ok(r = veil_hpke_setup_recipient(&p, t->k_r, t->enc.data, t->enc.len, &t->recipient)))
         return fail_res(t, "recipient setup", r);
     return 1;
 }
@@ -263,8 +262,7 @@ static int exports_check(tv_case *t)
 
 static int run_case(tv_case *t)
 {
-    return suite_check(t) && setup_check(t) &&
-           hex_field(t, t->obj, "key", &t->key) &&
+    return suite_check(t) && setup_check(t) && hex_field(t, t->obj, "key", &t->key) &&
            hex_field(t, t->obj, "base_nonce", &t->base_nonce) &&
            hex_field(t, t->obj, "exporter_secret", &t->exporter_secret) &&
            secrets_check(t, t->sender, "sender") && secrets_check(t, t->recipient, "recipient") &&
@@ -275,16 +273,18 @@ static void case_init(tv_case *t, const json_t *obj)
 {
     memset(t, 0, sizeof *t);
     t->obj = obj;
-    veil_buf *bufs[] = {&t->info, &t->psk, &t->psk_id, &t->enc, &t->shared_secret, &t->key,
-                        &t->base_nonce, &t->exporter_secret, &t->a, &t->b, &t->c, &t->out};
+    veil_buf *bufs[] = {&t->info, &t->psk,        &t->psk_id,          &t->enc, &t->shared_secret,
+                        &t->key,  &t->base_nonce, &t->exporter_secret, &t->a,   &t->b,
+                        &t->c,    &t->out};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         veil_buf_init(bufs[i], 0);
 }
 
 static void case_free(tv_case *t)
 {
-    veil_buf *bufs[] = {&t->info, &t->psk, &t->psk_id, &t->enc, &t->shared_secret, &t->key,
-                        &t->base_nonce, &t->exporter_secret, &t->a, &t->b, &t->c, &t->out};
+    veil_buf *bufs[] = {&t->info, &t->psk,        &t->psk_id,          &t->enc, &t->shared_secret,
+                        &t->key,  &t->base_nonce, &t->exporter_secret, &t->a,   &t->b,
+                        &t->c,    &t->out};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         veil_buf_free(bufs[i]);
     veil_hpke_key_free(t->k_e);
@@ -322,13 +322,12 @@ veil_result veil_selftest_hpke_json(const char *json, size_t len, veil_selftest_
     for (size_t i = 0; i < json_array_size(root); i++) {
         const json_t *c = json_array_get(root, i);
         unsigned v;
-        VEIL_ENSURE_GOTO(res,
-                         json_is_object(c) && id_field(c, "mode", 255, &v) &&
-                             id_field(c, "kem_id", 0xFFFF, &v) &&
-                             id_field(c, "kdf_id", 0xFFFF, &v) &&
-                             id_field(c, "aead_id", 0xFFFF, &v),
-                         VEIL_E_PROTOCOL,
-                         "HPKE vector file entry lacks integer mode/kem_id/kdf_id/aead_id");
+        VEIL_ENSURE_GOTO(
+            res,
+            json_is_object(c) && id_field(c, "mode", 255, &v) &&
+                id_field(c, "kem_id", 0xFFFF, &v) && id_field(c, "kdf_id", 0xFFFF, &v) &&
+                id_field(c, "aead_id", 0xFFFF, &v),
+            VEIL_E_PROTOCOL, "HPKE vector file entry lacks integer mode/kem_id/kdf_id/aead_id");
     }
     t = veil_calloc(1, sizeof *t);
     VEIL_ENSURE_GOTO(res, t != NULL, VEIL_E_NOMEM, "cannot allocate a test case");

@@ -18,8 +18,7 @@ static const uint16_t all_kems[] = {VEIL_HPKE_KEM_P256, VEIL_HPKE_KEM_P384, VEIL
 static const uint16_t all_kdfs[] = {VEIL_HPKE_KDF_SHA256, VEIL_HPKE_KDF_SHA384,
                                     VEIL_HPKE_KDF_SHA512};
 static const uint16_t all_aeads[] = {VEIL_HPKE_AEAD_AES128GCM, VEIL_HPKE_AEAD_AES256GCM,
-                                     VEIL_HPKE_AEAD_CHACHA20POLY1305,
-                                     VEIL_HPKE_AEAD_EXPORT_ONLY};
+                                     VEIL_HPKE_AEAD_CHACHA20POLY1305, VEIL_HPKE_AEAD_EXPORT_ONLY};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const uint8_t psk[32] = "0123456789abcdef0123456789abcde";
@@ -56,7 +55,11 @@ static void test_rfc9180_vectors(void **state)
 static void test_vector_file_format_errors(void **state)
 {
     veil_selftest_report rep = {0, 0, NULL, NULL};
-    static const char *bad[] = {"", "{}", "[]", "[1]", "[{\"mode\":0}]",
+    static const char *bad[] = {"",
+                                "{}",
+                                "[]",
+                                "[1]",
+                                "[{\"mode\":0}]",
                                 "[{\"mode\":0,\"kem_id\":32,\"kdf_id\":1,\"aead_id\":\"x\"}]"};
     for (size_t i = 0; i < COUNT(bad); i++)
         assert_false(veil_ok(veil_selftest_hpke_json(bad[i], strlen(bad[i]), &rep)));
@@ -144,8 +147,8 @@ static void roundtrip_one(veil_hpke_suite suite, uint8_t mode, const pair *kp)
             tu_assert_bytes(pt, pt_len, msg, sizeof msg);
         }
         /* Single-shot. */
-        tu_ok(veil_hpke_seal_once(&ps, kp->r_p, aad, sizeof aad, msg, sizeof msg, enc,
-                                  sizeof enc, &enc_len, ct, sizeof ct, &ct_len));
+        tu_ok(veil_hpke_seal_once(&ps, kp->r_p, aad, sizeof aad, msg, sizeof msg, enc, sizeof enc,
+                                  &enc_len, ct, sizeof ct, &ct_len));
         tu_ok(veil_hpke_open_once(&pr, kp->r, enc, enc_len, aad, sizeof aad, ct, ct_len, pt,
                                   sizeof pt, &pt_len));
         tu_assert_bytes(pt, pt_len, msg, sizeof msg);
@@ -281,8 +284,7 @@ static void test_open_failures_keep_context_usable(void **state)
                VEIL_E_CRYPTO);
 
     /* A recipient context cannot seal, a sender context cannot open. */
-    assert_err(veil_hpke_seal(c.r, NULL, 0, msg, sizeof msg, ct, sizeof ct, &ct_len),
-               VEIL_E_USAGE);
+    assert_err(veil_hpke_seal(c.r, NULL, 0, msg, sizeof msg, ct, sizeof ct, &ct_len), VEIL_E_USAGE);
     assert_err(veil_hpke_open(c.s, NULL, 0, ct, ct_len, pt, sizeof pt, &pt_len), VEIL_E_USAGE);
     /* Buffer too small. */
     assert_err(veil_hpke_seal(c.s, NULL, 0, msg, sizeof msg, ct, sizeof msg, &ct_len),
@@ -371,7 +373,8 @@ static void test_psk_and_auth_inputs_checked(void **state)
         {4, 0, 0, 0},                       /* unknown mode */
     };
     for (size_t i = 0; i < COUNT(bad); i++) {
-        veil_hpke_params p = {.suite = s, .mode = bad[i].mode, .info = info, .info_len = sizeof info};
+        veil_hpke_params p = {
+            .suite = s, .mode = bad[i].mode, .info = info, .info_len = sizeof info};
         if (bad[i].with_psk)
             p.psk = psk, p.psk_len = sizeof psk;
         if (bad[i].with_psk_id)
@@ -429,8 +432,7 @@ static void test_p256_invalid_public_keys(void **state)
     size_t pk_len = 0;
     veil_hpke_key *k = NULL;
     veil_hpke_ctx *ctx = NULL;
-    const veil_hpke_suite s = {VEIL_HPKE_KEM_P256, VEIL_HPKE_KDF_SHA256,
-                               VEIL_HPKE_AEAD_AES128GCM};
+    const veil_hpke_suite s = {VEIL_HPKE_KEM_P256, VEIL_HPKE_KDF_SHA256, VEIL_HPKE_AEAD_AES128GCM};
     veil_hpke_params p = params_for(s, VEIL_HPKE_MODE_BASE, NULL);
     pair_make(&kp, VEIL_HPKE_KEM_P256);
     tu_ok(veil_hpke_key_public(kp.r, pk, sizeof pk, &pk_len));
@@ -507,15 +509,15 @@ static void test_unsupported_ids(void **state)
 {
     veil_hpke_key *k = NULL;
     const veil_hpke_suite bad[] = {
-        {0x0030, 1, 1}, {0x0000, 1, 1}, {0x0020, 0x0004, 1}, {0x0020, 0, 1},
-        {0x0020, 1, 0x0004}, {0x0020, 1, 0},
+        {0x0030, 1, 1}, {0x0000, 1, 1},      {0x0020, 0x0004, 1},
+        {0x0020, 0, 1}, {0x0020, 1, 0x0004}, {0x0020, 1, 0},
     };
     for (size_t i = 0; i < COUNT(bad); i++)
         assert_err(veil_hpke_suite_check(&bad[i]), VEIL_E_UNSUPPORTED);
     assert_err(veil_hpke_key_generate(0x0030, &k), VEIL_E_UNSUPPORTED);
-    assert_err(veil_hpke_key_derive(0x0030, (const uint8_t *)"0123456789abcdef0123456789abcdef",
-                                    32, &k),
-               VEIL_E_UNSUPPORTED);
+    assert_err(
+        veil_hpke_key_derive(0x0030, (const uint8_t *)"0123456789abcdef0123456789abcdef", 32, &k),
+        VEIL_E_UNSUPPORTED);
     assert_err(veil_hpke_key_from_public(0x0022, psk, 32, &k), VEIL_E_UNSUPPORTED);
     assert_null(k);
     assert_null(veil_hpke_kem_info_get(0x0030));
