@@ -14,7 +14,7 @@ status=0
 mapfile -t files < <(git ls-files -co --exclude-standard -- '*.c' '*.h' | grep -v '^build')
 if ! clang-format --dry-run --Werror "${files[@]}" 2>/tmp/veil-lint-format.$$; then
   echo "lint: files not formatted per .clang-format (fix with: clang-format -i FILE):"
-  grep -o '^[^:]*\.[ch]' /tmp/veil-lint-format.$$ | sort -u | sed 's/^/  /'
+  grep -oE '^[^ :]+\.[ch]:[0-9]+:' /tmp/veil-lint-format.$$ | cut -d: -f1 | sort -u | sed 's/^/  /'
   status=1
 fi
 rm -f /tmp/veil-lint-format.$$

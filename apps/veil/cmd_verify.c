@@ -23,29 +23,38 @@ typedef struct verify_opts {
 
 static int usage(FILE *f, int code)
 {
-    fprintf(f,
-            "usage: veil verify EVIDENCE.json [options]\n"
-            "       veil verify --report FILE | --hcl-report FILE  (--vcek FILE | --vlek FILE)\n"
-            "                   [--chain PEM] [--ask FILE] [--ark FILE] [--crl FILE] [options]\n"
-            "options:\n"
-            "  --policy FILE              reference values (docs/policy.md); default: {}\n"
-            "  --at TIME                  verification time (2025-06-01T00:00:00Z, @unix); default now\n"
-            "  --expect-report-data HEX   the 64-byte REPORT_DATA the guest must have bound\n"
-            "  --ear-key KEY.pem --ear-out FILE   sign the attestation result (EAR JWT, ES384)\n"
-            "  --json                     machine-readable output\n"
-            "Exit: 0 affirming, 1 rejected or not affirming, 2 usage, 3 unreadable input.\n");
+    fprintf(f, "usage: veil verify EVIDENCE.json [options]\n"
+               "       veil verify --report FILE | --hcl-report FILE  (--vcek FILE | --vlek FILE)\n"
+               "                   [--chain PEM] [--ask FILE] [--ark FILE] [--crl FILE] [options]\n"
+               "options:\n"
+               "  --policy FILE              reference values (docs/policy.md); default: {}\n"
+               "  --at TIME                  verification time (2025-06-01T00:00:00Z, @unix); "
+               "default now\n"
+               "  --expect-report-data HEX   the 64-byte REPORT_DATA the guest must have bound\n"
+               "  --ear-key KEY.pem --ear-out FILE   sign the attestation result (EAR JWT, ES384)\n"
+               "  --json                     machine-readable output\n"
+               "Exit: 0 affirming, 1 rejected or not affirming, 2 usage, 3 unreadable input.\n");
     return code;
 }
 
 static int parse_opts(int argc, char **argv, verify_opts *o)
 {
-    static const struct option opts[] = {
-        {"report", 1, NULL, 'r'},  {"hcl-report", 1, NULL, 'H'}, {"vcek", 1, NULL, 'v'},
-        {"vlek", 1, NULL, 'l'},    {"chain", 1, NULL, 'c'},      {"ask", 1, NULL, 'a'},
-        {"ark", 1, NULL, 'A'},     {"crl", 1, NULL, 'C'},        {"policy", 1, NULL, 'p'},
-        {"at", 1, NULL, 't'},      {"expect-report-data", 1, NULL, 'e'},
-        {"ear-key", 1, NULL, 'k'}, {"ear-out", 1, NULL, 'o'},    {"json", 0, NULL, 'j'},
-        {"help", 0, NULL, 'h'},    {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"report", 1, NULL, 'r'},
+                                         {"hcl-report", 1, NULL, 'H'},
+                                         {"vcek", 1, NULL, 'v'},
+                                         {"vlek", 1, NULL, 'l'},
+                                         {"chain", 1, NULL, 'c'},
+                                         {"ask", 1, NULL, 'a'},
+                                         {"ark", 1, NULL, 'A'},
+                                         {"crl", 1, NULL, 'C'},
+                                         {"policy", 1, NULL, 'p'},
+                                         {"at", 1, NULL, 't'},
+                                         {"expect-report-data", 1, NULL, 'e'},
+                                         {"ear-key", 1, NULL, 'k'},
+                                         {"ear-out", 1, NULL, 'o'},
+                                         {"json", 0, NULL, 'j'},
+                                         {"help", 0, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char **slot[128] = {0};
     slot['r'] = &o->report, slot['H'] = &o->hcl, slot['v'] = &o->vcek, slot['l'] = &o->vlek;
     slot['c'] = &o->chain, slot['a'] = &o->ask, slot['A'] = &o->ark, slot['C'] = &o->crl;
@@ -102,8 +111,8 @@ static int load_evidence(const verify_opts *o, veil_evidence *ev)
     /* --chain: the certificates after the leaf (AMD's cert_chain is ASK, ARK) */
     const char *ask = o->ask ? o->ask : o->chain;
     if (load_into(o->report, &ev->report) || load_into(o->hcl, &ev->hcl_report) ||
-        load_into(o->vcek, &ev->vcek) || load_into(o->vlek, &ev->vlek) || load_into(ask, &ev->ask) ||
-        load_into(o->ark, &ev->ark) || load_into(o->crl, &ev->crl))
+        load_into(o->vcek, &ev->vcek) || load_into(o->vlek, &ev->vlek) ||
+        load_into(ask, &ev->ask) || load_into(o->ark, &ev->ark) || load_into(o->crl, &ev->crl))
         return -1;
     if (!o->vcek && !o->vlek && o->chain) { /* a bundle that starts with the leaf */
         veil_buf_clear(&ev->ask);
@@ -172,10 +181,10 @@ static void print_json(const veil_verification *vr, const veil_buf *token)
     }
     bool ok = veil_verdict_accepted(&vr->verdict);
     json_t *claims = vr->ear.claims_json ? json_loads(vr->ear.claims_json, 0, NULL) : json_object();
-    json_t *o = json_pack("{s:s,s:s,s:b,s:o,s:o}", "verdict", ok ? "accepted" : "rejected",
-                          "status", veil_ear_status_name(vr->ear.status), "simulated",
-                          vr->verdict.simulated, "checks", trace, "claims",
-                          claims ? claims : json_object());
+    json_t *o =
+        json_pack("{s:s,s:s,s:b,s:o,s:o}", "verdict", ok ? "accepted" : "rejected", "status",
+                  veil_ear_status_name(vr->ear.status), "simulated", vr->verdict.simulated,
+                  "checks", trace, "claims", claims ? claims : json_object());
     if (!ok)
         json_object_set_new(o, "failed_check", json_string(veil_check_name(vr->verdict.failed)));
     if (!ok)
@@ -239,7 +248,10 @@ int cmd_verify(int argc, char **argv)
     if (o.json)
         print_json(&vr, &token);
     else
-        print_human(&vr, p, at ? at : p->verification_time ? p->verification_time : (int64_t)time(NULL));
+        print_human(&vr, p,
+                    at                     ? at
+                    : p->verification_time ? p->verification_time
+                                           : (int64_t)time(NULL));
     rc = veil_verdict_accepted(&vr.verdict) && vr.ear.status == VEIL_EAR_AFFIRMING
              ? VEIL_EXIT_OK
              : VEIL_EXIT_FAILED;

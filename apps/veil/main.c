@@ -7,7 +7,8 @@
 static const veil_command commands[] = {
     {"selftest", "run the built-in known-answer tests, or a test-vector file", cmd_selftest},
     {"keygen", "generate an OHTTP key pair and its key configuration", cmd_keygen},
-    {"attest", "obtain attestation evidence inside a guest (configfs-tsm or simulator)", cmd_attest},
+    {"attest", "obtain attestation evidence inside a guest (configfs-tsm or simulator)",
+     cmd_attest},
     {"verify", "verify and appraise attestation evidence", cmd_verify},
     {"measure", "compute expected launch measurements (SEV-SNP or simulator)", cmd_measure},
     {"sim", "the simulated AMD secure processor (init, launch, serve)", cmd_sim},

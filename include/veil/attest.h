@@ -26,7 +26,8 @@ typedef enum veil_check {
     VEIL_CHECK_CHAIN,       /* "chain": certificate chain to a pinned root (incl. validity, CRL) */
     VEIL_CHECK_VCEK,        /* "vcek": cert-to-report binding (hwID, TCB extensions, key kind) */
     VEIL_CHECK_SIGNATURE,   /* "signature": the report signature */
-    VEIL_CHECK_SIMULATED,   /* "simulated": evidence rests on a simulated root the policy does not trust */
+    VEIL_CHECK_SIMULATED,   /* "simulated": evidence rests on a simulated root the policy does not
+                               trust */
     VEIL_CHECK_MEASUREMENT, /* "measurement": launch measurement not in the accepted set */
     VEIL_CHECK_TCB,         /* "tcb": TCB below the policy minimum */
     VEIL_CHECK_DEBUG,       /* "debug": debugging allowed by the guest policy */
@@ -38,7 +39,8 @@ typedef enum veil_check {
     VEIL_CHECK_AUTHOR_KEY,  /* "author_key": author key digest not accepted */
     VEIL_CHECK_NONCE,       /* "nonce": freshness (unknown, reused or expired nonce) */
     VEIL_CHECK_PRODUCT,     /* "product": CPU product not accepted / inconsistent */
-    VEIL_CHECK_RUNTIME_DATA,/* "runtime_data": wrapper claims not bound by REPORT_DATA (Azure HCL) */
+    VEIL_CHECK_RUNTIME_DATA, /* "runtime_data": wrapper claims not bound by REPORT_DATA (Azure HCL)
+                              */
     VEIL_CHECK_COUNT
 } veil_check;
 

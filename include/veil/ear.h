@@ -48,7 +48,7 @@ typedef struct veil_ear_vector {
 } veil_ear_vector;
 
 typedef struct veil_ear {
-    char submod[32];      /* e.g. "sev-snp" */
+    char submod[32]; /* e.g. "sev-snp" */
     veil_ear_status status;
     veil_ear_vector tv;
     bool simulated;
@@ -56,8 +56,8 @@ typedef struct veil_ear {
     char policy_id[80];
     int64_t iat;
     uint8_t nonce[64];
-    size_t nonce_len;   /* 0: no eat_nonce */
-    char *claims_json;  /* owned; a JSON object; may be NULL (then "{}") */
+    size_t nonce_len;  /* 0: no eat_nonce */
+    char *claims_json; /* owned; a JSON object; may be NULL (then "{}") */
 } veil_ear;
 
 const char *veil_ear_status_name(veil_ear_status s);

@@ -35,9 +35,9 @@ typedef struct veil_evidence {
     char tee[16];      /* "sev-snp" */
     char attester[16]; /* "sim", "tsm" or "" */
     bool claims_simulated;
-    veil_buf report;     /* raw SNP report, or empty */
-    veil_buf hcl_report; /* raw HCL report, or empty */
-    veil_buf cert_table; /* raw certificate table, or empty */
+    veil_buf report;                    /* raw SNP report, or empty */
+    veil_buf hcl_report;                /* raw HCL report, or empty */
+    veil_buf cert_table;                /* raw certificate table, or empty */
     veil_buf vcek, vlek, ask, ark, crl; /* DER, each possibly empty */
 } veil_evidence;
 

@@ -112,25 +112,23 @@ typedef struct veil_ohttp_server_ctx veil_ohttp_server_ctx;
  * one of cfg's pairs); writes the message/ohttp-req body to out and keeps a
  * context for reading the response. */
 VEIL_MUST_USE veil_result veil_ohttp_client_encap(const veil_ohttp_keyconfig *cfg,
-                                                  const veil_hpke_suite *suite,
-                                                  const uint8_t *req, size_t req_len,
-                                                  veil_buf *out, veil_ohttp_client_ctx **ctx);
+                                                  const veil_hpke_suite *suite, const uint8_t *req,
+                                                  size_t req_len, veil_buf *out,
+                                                  veil_ohttp_client_ctx **ctx);
 /* Client: decrypt a message/ohttp-res body into out. */
-VEIL_MUST_USE veil_result veil_ohttp_client_decap(veil_ohttp_client_ctx *ctx,
-                                                  const uint8_t *res, size_t res_len,
-                                                  veil_buf *out);
+VEIL_MUST_USE veil_result veil_ohttp_client_decap(veil_ohttp_client_ctx *ctx, const uint8_t *res,
+                                                  size_t res_len, veil_buf *out);
 void veil_ohttp_client_ctx_free(veil_ohttp_client_ctx *ctx);
 
 /* Gateway: decrypt a message/ohttp-req body into out (the Binary HTTP
  * request); `why` (may be NULL) classifies a failure. */
-VEIL_MUST_USE veil_result veil_ohttp_server_decap(const veil_ohttp_gateway *gw,
-                                                  const uint8_t *req, size_t req_len,
-                                                  veil_buf *out, veil_ohttp_server_ctx **ctx,
+VEIL_MUST_USE veil_result veil_ohttp_server_decap(const veil_ohttp_gateway *gw, const uint8_t *req,
+                                                  size_t req_len, veil_buf *out,
+                                                  veil_ohttp_server_ctx **ctx,
                                                   veil_ohttp_decap_error *why);
 /* Gateway: encrypt the response; writes the message/ohttp-res body. */
-VEIL_MUST_USE veil_result veil_ohttp_server_encap(veil_ohttp_server_ctx *ctx,
-                                                  const uint8_t *res, size_t res_len,
-                                                  veil_buf *out);
+VEIL_MUST_USE veil_result veil_ohttp_server_encap(veil_ohttp_server_ctx *ctx, const uint8_t *res,
+                                                  size_t res_len, veil_buf *out);
 /* The key id and suite the request used. */
 void veil_ohttp_server_ctx_suite(const veil_ohttp_server_ctx *ctx, uint8_t *key_id,
                                  veil_hpke_suite *suite);
@@ -158,8 +156,7 @@ VEIL_MUST_USE veil_result veil_ohttp_chunked_client_write(veil_ohttp_chunked_cli
                                                           const uint8_t *p, size_t n, int final,
                                                           veil_buf *out);
 VEIL_MUST_USE veil_result veil_ohttp_chunked_client_read(veil_ohttp_chunked_client *ctx,
-                                                         const uint8_t *p, size_t n,
-                                                         veil_buf *out);
+                                                         const uint8_t *p, size_t n, veil_buf *out);
 VEIL_MUST_USE veil_result veil_ohttp_chunked_client_finish(veil_ohttp_chunked_client *ctx,
                                                            veil_buf *out);
 void veil_ohttp_chunked_client_free(veil_ohttp_chunked_client *ctx);
@@ -169,8 +166,7 @@ VEIL_MUST_USE veil_result veil_ohttp_chunked_server_new(const veil_ohttp_gateway
                                                         veil_ohttp_chunked_server **ctx);
 /* Feeds request bytes; `why` (may be NULL) classifies header failures. */
 VEIL_MUST_USE veil_result veil_ohttp_chunked_server_read(veil_ohttp_chunked_server *ctx,
-                                                         const uint8_t *p, size_t n,
-                                                         veil_buf *out,
+                                                         const uint8_t *p, size_t n, veil_buf *out,
                                                          veil_ohttp_decap_error *why);
 VEIL_MUST_USE veil_result veil_ohttp_chunked_server_finish(veil_ohttp_chunked_server *ctx,
                                                            veil_buf *out);

@@ -20,12 +20,12 @@ extern "C" {
 #endif
 
 typedef enum veil_errclass {
-    VEIL_E_NONE = 0,     /* success */
-    VEIL_E_PROTOCOL = 1, /* malformed or unacceptable input from a peer or file */
-    VEIL_E_CRYPTO = 2,   /* authentication/decryption/derivation failed */
-    VEIL_E_USAGE = 3,    /* the caller passed something invalid */
-    VEIL_E_INTERNAL = 4, /* a library or system call failed unexpectedly */
-    VEIL_E_NOMEM = 5,    /* allocation failed or a size limit was exceeded */
+    VEIL_E_NONE = 0,       /* success */
+    VEIL_E_PROTOCOL = 1,   /* malformed or unacceptable input from a peer or file */
+    VEIL_E_CRYPTO = 2,     /* authentication/decryption/derivation failed */
+    VEIL_E_USAGE = 3,      /* the caller passed something invalid */
+    VEIL_E_INTERNAL = 4,   /* a library or system call failed unexpectedly */
+    VEIL_E_NOMEM = 5,      /* allocation failed or a size limit was exceeded */
     VEIL_E_UNSUPPORTED = 6 /* a well-formed request for an algorithm or feature veil lacks */
 } veil_errclass;
 

@@ -11,14 +11,14 @@
 #include "veil/mem.h"
 
 static const char *const tv_names[8] = {
-    "instance-identity", "configuration", "executables",    "file-system",
+    "instance-identity", "configuration",  "executables",    "file-system",
     "hardware",          "runtime-opaque", "storage-opaque", "sourced-data",
 };
 
 static int *tv_slot(veil_ear_vector *tv, size_t i)
 {
-    int *slots[8] = {&tv->instance_identity, &tv->configuration,  &tv->executables,
-                     &tv->file_system,       &tv->hardware,       &tv->runtime_opaque,
+    int *slots[8] = {&tv->instance_identity, &tv->configuration, &tv->executables,
+                     &tv->file_system,       &tv->hardware,      &tv->runtime_opaque,
                      &tv->storage_opaque,    &tv->sourced_data};
     return slots[i];
 }
@@ -75,10 +75,10 @@ static json_t *submod_json(const veil_ear *ear)
             json_object_set_new(tv, tv_names[i], json_integer(v));
     }
     json_t *claims = ear->claims_json ? json_loads(ear->claims_json, 0, NULL) : json_object();
-    json_t *sm = json_pack("{s:s,s:o,s:s,s:b,s:o}", "ear.status",
-                           veil_ear_status_name(ear->status), "ear.trustworthiness-vector", tv,
-                           "ear.appraisal-policy-id", ear->policy_id, "veil.simulated",
-                           ear->simulated, "veil.claims", claims ? claims : json_object());
+    json_t *sm =
+        json_pack("{s:s,s:o,s:s,s:b,s:o}", "ear.status", veil_ear_status_name(ear->status),
+                  "ear.trustworthiness-vector", tv, "ear.appraisal-policy-id", ear->policy_id,
+                  "veil.simulated", ear->simulated, "veil.claims", claims ? claims : json_object());
     if (sm && ear->failed_check[0])
         json_object_set_new(sm, "veil.failed-check", json_string(ear->failed_check));
     return sm;
@@ -200,10 +200,8 @@ static veil_result read_submod(const char *name, json_t *sm, veil_ear *out)
         *tv_slot(&out->tv, i) = json_is_integer(v) ? (int)json_integer_value(v) : 0;
     }
     out->simulated = json_is_true(json_object_get(sm, "veil.simulated"));
-    copy_str(json_object_get(sm, "veil.failed-check"), out->failed_check,
-             sizeof out->failed_check);
-    copy_str(json_object_get(sm, "ear.appraisal-policy-id"), out->policy_id,
-             sizeof out->policy_id);
+    copy_str(json_object_get(sm, "veil.failed-check"), out->failed_check, sizeof out->failed_check);
+    copy_str(json_object_get(sm, "ear.appraisal-policy-id"), out->policy_id, sizeof out->policy_id);
     json_t *claims = json_object_get(sm, "veil.claims");
     out->claims_json = claims ? veil_json_dump(claims) : NULL;
     return VEIL_OK;
@@ -238,8 +236,7 @@ static veil_result read_payload(json_t *p, int64_t now, int64_t max_age, veil_ea
                 "ear: token has no submodule");
     const char *name;
     json_t *sm;
-    json_object_foreach(subs, name, sm)
-    {
+    json_object_foreach (subs, name, sm) {
         return read_submod(name, sm, out);
     }
     return VEIL_ERR(VEIL_E_PROTOCOL, "ear: token has no submodule");

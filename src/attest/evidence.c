@@ -10,7 +10,10 @@ typedef struct part {
     size_t offset; /* of the veil_buf within veil_evidence */
 } part;
 
-#define PART(member) {#member, offsetof(veil_evidence, member)}
+#define PART(member)                                                                               \
+    {                                                                                              \
+#member, offsetof(veil_evidence, member)                                                   \
+    }
 static const part top_parts[] = {PART(report), PART(hcl_report), PART(cert_table)};
 static const part cert_parts[] = {PART(vcek), PART(vlek), PART(ask), PART(ark), PART(crl)};
 
@@ -42,7 +45,8 @@ static veil_result decode_part(json_t *obj, const part *p, veil_evidence *ev, co
     if (!v)
         return VEIL_OK;
     VEIL_ENSURE(json_is_string(v), VEIL_E_PROTOCOL, bad);
-    veil_result r = veil_base64_decode(json_string_value(v), json_string_length(v), part_buf(ev, p));
+    veil_result r =
+        veil_base64_decode(json_string_value(v), json_string_length(v), part_buf(ev, p));
     VEIL_ENSURE(veil_ok(r), VEIL_E_PROTOCOL, bad);
     return VEIL_OK;
 }
@@ -127,18 +131,18 @@ veil_result veil_evidence_write(const veil_evidence *ev, veil_buf *out)
     if (ev->claims_simulated)
         json_object_set_new(root, "simulated", json_true());
     for (size_t i = 0; i < 3; i++)
-        VEIL_TRY(r, put_part(root, top_parts[i].name,
-                             part_buf((veil_evidence *)ev, &top_parts[i])));
+        VEIL_TRY(r,
+                 put_part(root, top_parts[i].name, part_buf((veil_evidence *)ev, &top_parts[i])));
     for (size_t i = 0; i < 5; i++)
-        VEIL_TRY(r, put_part(certs, cert_parts[i].name,
-                             part_buf((veil_evidence *)ev, &cert_parts[i])));
+        VEIL_TRY(
+            r, put_part(certs, cert_parts[i].name, part_buf((veil_evidence *)ev, &cert_parts[i])));
     if (json_object_size(certs) > 0)
         json_object_set(root, "certs", certs);
     size_t n = json_dumpb(root, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
     VEIL_TRY(r, veil_buf_reserve(out, n));
-    VEIL_ENSURE_GOTO(r, json_dumpb(root, (char *)out->data + out->len, n,
-                                   JSON_COMPACT | JSON_SORT_KEYS) == n,
-                     VEIL_E_INTERNAL, "evidence: JSON serialisation failed");
+    VEIL_ENSURE_GOTO(
+        r, json_dumpb(root, (char *)out->data + out->len, n, JSON_COMPACT | JSON_SORT_KEYS) == n,
+        VEIL_E_INTERNAL, "evidence: JSON serialisation failed");
     out->len += n;
 out:
     json_decref(certs);

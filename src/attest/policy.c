@@ -29,15 +29,13 @@ static veil_result hex_exact(json_t *v, uint8_t *out, size_t n, const char *bad)
     return VEIL_OK;
 }
 
-static veil_result hex_list(json_t *arr, uint8_t *out, size_t width, size_t *count,
-                            const char *bad)
+static veil_result hex_list(json_t *arr, uint8_t *out, size_t width, size_t *count, const char *bad)
 {
     VEIL_ENSURE(json_is_array(arr) && json_array_size(arr) <= VEIL_POLICY_MAX_VALUES,
                 VEIL_E_PROTOCOL, bad);
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v)
-    {
+    json_array_foreach (arr, i, v) {
         VEIL_GUARD(hex_exact(v, out + i * width, width, bad));
     }
     *count = json_array_size(arr);
@@ -58,8 +56,7 @@ static veil_result read_tcb(json_t *o, veil_snp_tcb *t)
     VEIL_ENSURE(json_is_object(o), VEIL_E_PROTOCOL, "policy: \"min_tcb\" must be an object");
     const char *key;
     json_t *v;
-    json_object_foreach(o, key, v)
-    {
+    json_object_foreach (o, key, v) {
         size_t i = 0;
         while (i < 5 && strcmp(key, names[i]))
             i++;
@@ -81,8 +78,7 @@ static veil_result read_vmpls(json_t *arr, uint32_t *mask)
     *mask = 0;
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v)
-    {
+    json_array_foreach (arr, i, v) {
         VEIL_ENSURE(json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 3,
                     VEIL_E_PROTOCOL, "policy: \"vmpl\" must be an array of 0..3");
         *mask |= 1u << json_integer_value(v);
@@ -146,13 +142,11 @@ veil_result veil_snp_policy_parse(const char *json, size_t len, veil_snp_policy 
     VEIL_ENSURE(len <= (256u << 10), VEIL_E_PROTOCOL, "policy: larger than 256 KiB");
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
     VEIL_ENSURE(root != NULL, VEIL_E_PROTOCOL, "policy: not valid JSON");
-    veil_result r = json_is_object(root)
-                        ? VEIL_OK
-                        : VEIL_ERR(VEIL_E_PROTOCOL, "policy: not a JSON object");
+    veil_result r =
+        json_is_object(root) ? VEIL_OK : VEIL_ERR(VEIL_E_PROTOCOL, "policy: not a JSON object");
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v)
-    {
+    json_object_foreach (root, key, v) {
         if (veil_ok(r))
             r = read_member(key, v, out);
     }

@@ -45,8 +45,9 @@ veil_result veil_time_parse(const char *s, int64_t *out)
     if (len == 10)
         VEIL_ENSURE(sscanf(s, "%4u-%2u-%2u%n", &y, &mo, &d, &n) == 3 && n == 10, VEIL_E_USAGE, bad);
     else
-        VEIL_ENSURE(len == 20 && sscanf(s, "%4u-%2u-%2uT%2u:%2u:%2uZ%n", &y, &mo, &d, &h, &mi, &sec,
-                                        &n) == 6 &&
+        VEIL_ENSURE(len == 20 &&
+                        sscanf(s, "%4u-%2u-%2uT%2u:%2u:%2uZ%n", &y, &mo, &d, &h, &mi, &sec, &n) ==
+                            6 &&
                         n == 20,
                     VEIL_E_USAGE, bad);
     VEIL_ENSURE(mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 61,

@@ -105,7 +105,8 @@ int veil_sign_key_has_private(const veil_sign_key *k) { return k->has_private; }
 static veil_result public_point(const veil_sign_key *k, uint8_t pt[97])
 {
     size_t n = 0;
-    VEIL_ENSURE(EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_PUB_KEY, pt, 97, &n) == 1 &&
+    VEIL_ENSURE(EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_PUB_KEY, pt, 97, &n) ==
+                        1 &&
                     n == 97 && pt[0] == 0x04,
                 VEIL_E_INTERNAL, "sign: cannot read the public key");
     return VEIL_OK;
@@ -156,10 +157,11 @@ veil_result veil_es384_sign(const veil_sign_key *k, const uint8_t *msg, size_t l
     unsigned char der[128];
     size_t der_len = sizeof der;
     VEIL_ENSURE_GOTO(r, k->has_private, VEIL_E_USAGE, "sign: a public key cannot sign");
-    VEIL_ENSURE_GOTO(r,
-                     md && EVP_DigestSignInit_ex(md, NULL, "SHA384", NULL, NULL, k->pkey, NULL) == 1 &&
-                         EVP_DigestSign(md, der, &der_len, msg, len) == 1,
-                     VEIL_E_INTERNAL, "sign: ECDSA signing failed");
+    VEIL_ENSURE_GOTO(
+        r,
+        md && EVP_DigestSignInit_ex(md, NULL, "SHA384", NULL, NULL, k->pkey, NULL) == 1 &&
+            EVP_DigestSign(md, der, &der_len, msg, len) == 1,
+        VEIL_E_INTERNAL, "sign: ECDSA signing failed");
     const unsigned char *p = der;
     es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
     VEIL_ENSURE_GOTO(r, es != NULL, VEIL_E_INTERNAL, "sign: bad ECDSA signature encoding");

@@ -31,10 +31,20 @@ enum {
 
 /* Field names, as in the two files (chunked names where they differ). */
 static const char *const field_names[V_COUNT] = {
-    "gateway_x25519_secret_key_skR", "key_config", "bhttp_request",
-    "client_ephemeral_secret_key_skE", "client_ephemeral_public_key_pkE", "hpke_info",
-    "encapsulated_request", "bhttp_response", "response_export_secret", "response_salt",
-    "response_prk", "response_aead_key", "response_aead_nonce", "encapsulated_response",
+    "gateway_x25519_secret_key_skR",
+    "key_config",
+    "bhttp_request",
+    "client_ephemeral_secret_key_skE",
+    "client_ephemeral_public_key_pkE",
+    "hpke_info",
+    "encapsulated_request",
+    "bhttp_response",
+    "response_export_secret",
+    "response_salt",
+    "response_prk",
+    "response_aead_key",
+    "response_aead_nonce",
+    "encapsulated_response",
 };
 
 typedef struct example {
@@ -51,8 +61,7 @@ static void check(example *ex, const char *what, const uint8_t *got, size_t got_
     snprintf(name, sizeof name, "%s %s", ex->prefix, what);
     const veil_buf *w = &ex->v[want];
     veil_selftest_record(ex->rep, name,
-                         veil_public_equal(got, got_len, w->data, w->len) ? NULL
-                                                                          : "value differs");
+                         veil_public_equal(got, got_len, w->data, w->len) ? NULL : "value differs");
 }
 
 static void fail_case(example *ex, const char *what, veil_result r)
@@ -82,8 +91,7 @@ static size_t chunk_sizes(json_t *derived, const char *part, size_t *sizes, size
     json_t *chunks = json_object_get(json_object_get(derived, part), "chunks");
     size_t n = 0, i;
     json_t *c;
-    json_array_foreach(chunks, i, c)
-    {
+    json_array_foreach (chunks, i, c) {
         json_t *pb = json_object_get(c, "plaintext_bytes");
         if (n < cap && json_is_integer(pb) && json_integer_value(pb) >= 0)
             sizes[n++] = (size_t)json_integer_value(pb);
@@ -96,8 +104,10 @@ static size_t chunk_sizes(json_t *derived, const char *part, size_t *sizes, size
 static void check_key_schedule(example *ex, const veil_hpke_key *skr, const veil_hpke_suite *suite)
 {
     const char *label = ex->chunked ? OHTTP_LABEL_CHUNKED_RESPONSE : OHTTP_LABEL_RESPONSE;
-    veil_hpke_params p = {.suite = *suite, .mode = VEIL_HPKE_MODE_BASE,
-                          .info = ex->v[V_INFO].data, .info_len = ex->v[V_INFO].len};
+    veil_hpke_params p = {.suite = *suite,
+                          .mode = VEIL_HPKE_MODE_BASE,
+                          .info = ex->v[V_INFO].data,
+                          .info_len = ex->v[V_INFO].len};
     veil_hpke_ctx *ctx = NULL;
     size_t nlen = ohttp_response_nonce_len(suite->aead), nh = veil_hpke_kdf_nh(suite->kdf);
     size_t nk = veil_hpke_aead_nk(suite->aead), enc_len = ex->v[V_PKE].len;
@@ -108,7 +118,8 @@ static void check_key_schedule(example *ex, const veil_hpke_key *skr, const veil
         r = veil_hpke_export(ctx, (const uint8_t *)label, strlen(label), secret, nlen);
     veil_hpke_ctx_free(ctx);
     if (!veil_ok(r) || ex->v[V_ENCRES].len < nlen || enc_len > VEIL_HPKE_MAX_ENC) {
-        fail_case(ex, "response_export_secret", veil_ok(r) ? VEIL_ERR(VEIL_E_PROTOCOL, "short") : r);
+        fail_case(ex, "response_export_secret",
+                  veil_ok(r) ? VEIL_ERR(VEIL_E_PROTOCOL, "short") : r);
         return;
     }
     check(ex, "response_export_secret", secret, nlen, V_SECRET);
@@ -175,7 +186,8 @@ static veil_result write_chunks(chunk_write_fn fn, void *ctx, const veil_buf *ms
         VEIL_GUARD(fn(ctx, msg->data + at, sizes[i], i + 1 == n, out));
         at += sizes[i];
     }
-    VEIL_ENSURE(at == msg->len, VEIL_E_PROTOCOL, "ohttp vectors: chunk sizes do not cover the message");
+    VEIL_ENSURE(at == msg->len, VEIL_E_PROTOCOL,
+                "ohttp vectors: chunk sizes do not cover the message");
     return VEIL_OK;
 }
 
@@ -304,9 +316,9 @@ veil_result veil_selftest_ohttp_json(const char *json, size_t len, veil_selftest
         ex.prefix = "chunked-ohttp";
     }
     ex.derived = json_object_get(root, "derived");
-    veil_result r = json_is_object(vals) ? load_fields(&ex, vals)
-                                         : VEIL_ERR(VEIL_E_PROTOCOL,
-                                                    "ohttp vectors: neither an RFC 9458 Appendix A "
+    veil_result r = json_is_object(vals)
+                        ? load_fields(&ex, vals)
+                        : VEIL_ERR(VEIL_E_PROTOCOL, "ohttp vectors: neither an RFC 9458 Appendix A "
                                                     "nor a chunked-OHTTP example file");
     if (veil_ok(r) && ex.chunked && !json_is_object(ex.derived))
         r = VEIL_ERR(VEIL_E_PROTOCOL, "ohttp vectors: chunked example lacks its chunk split");

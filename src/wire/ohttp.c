@@ -57,7 +57,9 @@ veil_result ohttp_sender_setup(const veil_ohttp_keyconfig *cfg, const veil_hpke_
                 "ohttp: suite does not match the key config");
     ohttp_header h = {cfg->key_id, *suite};
     uint8_t info[OHTTP_MAX_INFO], hdr[VEIL_OHTTP_HDR_LEN];
-    veil_hpke_params params = {.suite = *suite, .mode = VEIL_HPKE_MODE_BASE, .info = info,
+    veil_hpke_params params = {.suite = *suite,
+                               .mode = VEIL_HPKE_MODE_BASE,
+                               .info = info,
                                .info_len = ohttp_build_info(label, &h, info)};
     VEIL_TRY(res, veil_hpke_key_from_public(cfg->kem, cfg->public_key, cfg->public_key_len, &pk_r));
     if (eph)
@@ -132,8 +134,8 @@ veil_result veil_ohttp_client_encap_with(const veil_ohttp_keyconfig *cfg,
     size_t ct_len;
     *ctx = NULL;
     VEIL_ENSURE(c != NULL, VEIL_E_NOMEM, "out of memory");
-    VEIL_TRY(res, ohttp_sender_setup(cfg, suite, OHTTP_LABEL_REQUEST, eph, out, c->enc,
-                                     &c->enc_len, &c->hpke));
+    VEIL_TRY(res, ohttp_sender_setup(cfg, suite, OHTTP_LABEL_REQUEST, eph, out, c->enc, &c->enc_len,
+                                     &c->hpke));
     VEIL_TRY(res, veil_buf_reserve(out, req_len + VEIL_HPKE_TAG_LEN));
     VEIL_TRY(res, veil_hpke_seal(c->hpke, NULL, 0, req, req_len, out->data + out->len,
                                  req_len + VEIL_HPKE_TAG_LEN, &ct_len));
@@ -165,8 +167,8 @@ veil_result veil_ohttp_client_decap(veil_ohttp_client_ctx *ctx, const uint8_t *r
     VEIL_GUARD(veil_buf_reserve(out, pt_len + 1));
     VEIL_TRY(res, ohttp_response_keys_derive(ctx->hpke, OHTTP_LABEL_RESPONSE, ctx->enc,
                                              ctx->enc_len, res_p, &k));
-    VEIL_TRY(res, veil_aead_open(k.aead, k.key, k.nonce, NULL, 0, res_p + nlen,
-                                 res_len - nlen, out->data + out->len));
+    VEIL_TRY(res, veil_aead_open(k.aead, k.key, k.nonce, NULL, 0, res_p + nlen, res_len - nlen,
+                                 out->data + out->len));
     out->len += pt_len;
 out:
     ohttp_response_keys_wipe(&k);
@@ -193,8 +195,8 @@ veil_result veil_ohttp_server_decap(const veil_ohttp_gateway *gw, const uint8_t 
     if (why)
         *why = VEIL_OHTTP_DECAP_OK;
     VEIL_ENSURE(s != NULL, VEIL_E_NOMEM, "out of memory");
-    VEIL_TRY(res, ohttp_recipient_setup(gw, &c, OHTTP_LABEL_REQUEST, &s->hdr, s->enc,
-                                        &s->enc_len, &s->hpke, why));
+    VEIL_TRY(res, ohttp_recipient_setup(gw, &c, OHTTP_LABEL_REQUEST, &s->hdr, s->enc, &s->enc_len,
+                                        &s->hpke, why));
     if (veil_cursor_remaining(&c) < VEIL_HPKE_TAG_LEN) {
         if (why)
             *why = VEIL_OHTTP_DECAP_MALFORMED;

@@ -80,7 +80,8 @@ static veil_result cipher_seal(chunk_cipher *cc, bool final, const uint8_t *pt, 
     VEIL_GUARD(veil_buf_reserve(out, n + VEIL_HPKE_TAG_LEN));
     uint8_t *ct = out->data + out->len;
     if (cc->hpke) {
-        VEIL_GUARD(veil_hpke_seal(cc->hpke, aad, aad_len, pt, n, ct, n + VEIL_HPKE_TAG_LEN, &ct_len));
+        VEIL_GUARD(
+            veil_hpke_seal(cc->hpke, aad, aad_len, pt, n, ct, n + VEIL_HPKE_TAG_LEN, &ct_len));
     } else {
         VEIL_ENSURE(cc->counter < UINT64_MAX, VEIL_E_CRYPTO,
                     "chunked ohttp: response chunk limit reached");
@@ -195,7 +196,8 @@ static veil_result reader_drain(chunk_reader *r, chunk_cipher *cc, veil_buf *out
 out:
     reader_consume(r, used);
     if (r->final_seen && r->pending.len > r->max_chunk)
-        res = VEIL_ERR(VEIL_E_PROTOCOL, "chunked ohttp: final chunk larger than the configured limit");
+        res = VEIL_ERR(VEIL_E_PROTOCOL,
+                       "chunked ohttp: final chunk larger than the configured limit");
     if (!veil_ok(res))
         r->failed = true;
     return res;
@@ -257,9 +259,9 @@ static veil_result client_response_start(veil_ohttp_chunked_client *ctx)
     size_t nlen = ohttp_response_nonce_len(veil_hpke_ctx_suite(ctx->req.hpke)->aead);
     if (ctx->have_response_nonce || ctx->reader.pending.len < nlen)
         return VEIL_OK;
-    veil_result res = ohttp_response_keys_derive(ctx->req.hpke, OHTTP_LABEL_CHUNKED_RESPONSE,
-                                                 ctx->enc, ctx->enc_len, ctx->reader.pending.data,
-                                                 &ctx->res.keys);
+    veil_result res =
+        ohttp_response_keys_derive(ctx->req.hpke, OHTTP_LABEL_CHUNKED_RESPONSE, ctx->enc,
+                                   ctx->enc_len, ctx->reader.pending.data, &ctx->res.keys);
     if (!veil_ok(res)) {
         ctx->reader.failed = true;
         return res;
@@ -323,8 +325,8 @@ static veil_result server_header(veil_ohttp_chunked_server *s, veil_ohttp_decap_
     if (ki && r->pending.len < VEIL_OHTTP_HDR_LEN + ki->n_enc)
         return VEIL_OK;
     veil_cursor c = veil_cursor_init(r->pending.data, r->pending.len);
-    veil_result res = ohttp_recipient_setup(s->gw, &c, OHTTP_LABEL_CHUNKED_REQUEST, &s->hdr,
-                                            s->enc, &s->enc_len, &s->req.hpke, why);
+    veil_result res = ohttp_recipient_setup(s->gw, &c, OHTTP_LABEL_CHUNKED_REQUEST, &s->hdr, s->enc,
+                                            &s->enc_len, &s->req.hpke, why);
     if (!veil_ok(res)) {
         r->failed = true;
         return res;
@@ -381,9 +383,8 @@ veil_result veil_ohttp_chunked_server_write(veil_ohttp_chunked_server *ctx, cons
         size_t nlen = ohttp_response_nonce_len(ctx->hdr.suite.aead);
         if (!ctx->nonce_set)
             VEIL_GUARD(veil_random_bytes(ctx->response_nonce, nlen));
-        VEIL_GUARD(ohttp_response_keys_derive(ctx->req.hpke, OHTTP_LABEL_CHUNKED_RESPONSE,
-                                              ctx->enc, ctx->enc_len, ctx->response_nonce,
-                                              &ctx->res.keys));
+        VEIL_GUARD(ohttp_response_keys_derive(ctx->req.hpke, OHTTP_LABEL_CHUNKED_RESPONSE, ctx->enc,
+                                              ctx->enc_len, ctx->response_nonce, &ctx->res.keys));
         VEIL_GUARD(veil_buf_append(out, ctx->response_nonce, nlen));
         ctx->writer.started = true;
     }

@@ -26,8 +26,8 @@ veil_result veil_ohttp_gateway_add(veil_ohttp_gateway *gw, const veil_ohttp_keyc
 {
     struct gw_entry *e = &gw->keys[cfg->key_id];
     VEIL_ENSURE(!e->used, VEIL_E_USAGE, "ohttp gateway: key id already in use");
-    VEIL_ENSURE(veil_hpke_key_has_private(key) && veil_hpke_key_kem(key) == cfg->kem,
-                VEIL_E_USAGE, "ohttp gateway: key is not a private key of the config's KEM");
+    VEIL_ENSURE(veil_hpke_key_has_private(key) && veil_hpke_key_kem(key) == cfg->kem, VEIL_E_USAGE,
+                "ohttp gateway: key is not a private key of the config's KEM");
     uint8_t pk[VEIL_HPKE_MAX_PK];
     size_t pk_len;
     VEIL_GUARD(veil_hpke_key_public(key, pk, sizeof pk, &pk_len));
@@ -108,7 +108,9 @@ veil_result ohttp_recipient_setup(const veil_ohttp_gateway *gw, veil_cursor *c, 
     VEIL_GUARD(veil_cursor_copy(c, enc, *enc_len));
 
     uint8_t info[OHTTP_MAX_INFO];
-    veil_hpke_params params = {.suite = h->suite, .mode = VEIL_HPKE_MODE_BASE, .info = info,
+    veil_hpke_params params = {.suite = h->suite,
+                               .mode = VEIL_HPKE_MODE_BASE,
+                               .info = info,
                                .info_len = ohttp_build_info(label, h, info)};
     veil_result r = veil_hpke_setup_recipient(&params, e->key, enc, *enc_len, ctx);
     if (!veil_ok(r))

@@ -38,8 +38,8 @@ size_t ohttp_build_info(const char *label, const ohttp_header *h, uint8_t info[O
 /* Setup the sender context for `label` and write hdr || enc to out. */
 VEIL_MUST_USE veil_result ohttp_sender_setup(const veil_ohttp_keyconfig *cfg,
                                              const veil_hpke_suite *suite, const char *label,
-                                             const veil_hpke_key *eph, veil_buf *out,
-                                             uint8_t *enc, size_t *enc_len, veil_hpke_ctx **ctx);
+                                             const veil_hpke_key *eph, veil_buf *out, uint8_t *enc,
+                                             size_t *enc_len, veil_hpke_ctx **ctx);
 /* Read hdr || enc from c, find the key, setup the recipient context. */
 VEIL_MUST_USE veil_result ohttp_recipient_setup(const veil_ohttp_gateway *gw, veil_cursor *c,
                                                 const char *label, ohttp_header *h, uint8_t *enc,
@@ -55,9 +55,9 @@ void ohttp_response_keys_wipe(ohttp_response_keys *k);
 
 VEIL_MUST_USE veil_result veil_ohttp_client_encap_with(const veil_ohttp_keyconfig *cfg,
                                                        const veil_hpke_suite *suite,
-                                                       const veil_hpke_key *eph,
-                                                       const uint8_t *req, size_t req_len,
-                                                       veil_buf *out, veil_ohttp_client_ctx **ctx);
+                                                       const veil_hpke_key *eph, const uint8_t *req,
+                                                       size_t req_len, veil_buf *out,
+                                                       veil_ohttp_client_ctx **ctx);
 VEIL_MUST_USE veil_result veil_ohttp_server_encap_with(veil_ohttp_server_ctx *ctx,
                                                        const uint8_t *response_nonce,
                                                        const uint8_t *res, size_t res_len,

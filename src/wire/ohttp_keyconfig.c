@@ -39,7 +39,8 @@ veil_result veil_ohttp_keyconfig_decode(const uint8_t *p, size_t n, veil_ohttp_k
     veil_hpke_key *pk = NULL;
     veil_result r = veil_hpke_key_from_public(out->kem, out->public_key, out->public_key_len, &pk);
     veil_hpke_key_free(pk);
-    VEIL_ENSURE(veil_ok(r), VEIL_E_PROTOCOL, "ohttp key config: public key is not valid for its KEM");
+    VEIL_ENSURE(veil_ok(r), VEIL_E_PROTOCOL,
+                "ohttp key config: public key is not valid for its KEM");
     return VEIL_OK;
 }
 
@@ -70,8 +71,8 @@ veil_result veil_ohttp_keyconfig_for_key(uint8_t key_id, const veil_hpke_key *ke
                 "ohttp key config: needs 1 to 64 algorithm pairs");
     out->key_id = key_id;
     out->kem = veil_hpke_key_kem(key);
-    VEIL_GUARD(veil_hpke_key_public(key, out->public_key, sizeof out->public_key,
-                                    &out->public_key_len));
+    VEIL_GUARD(
+        veil_hpke_key_public(key, out->public_key, sizeof out->public_key, &out->public_key_len));
     memcpy(out->algs, algs, n_algs * sizeof *algs);
     out->n_algs = n_algs;
     return VEIL_OK;
@@ -112,7 +113,8 @@ veil_result veil_ohttp_keys_decode(const uint8_t *p, size_t n, veil_ohttp_keycon
             continue;
         }
         VEIL_GUARD(r);
-        VEIL_ENSURE(*count < cap, VEIL_E_NOMEM, "ohttp-keys: more key configs than the caller allows");
+        VEIL_ENSURE(*count < cap, VEIL_E_NOMEM,
+                    "ohttp-keys: more key configs than the caller allows");
         out[(*count)++] = tmp;
     }
     return VEIL_OK;
@@ -191,7 +193,6 @@ veil_result veil_ohttp_select(const veil_ohttp_keyconfig *cfgs, size_t n, size_t
             }
         }
     }
-    VEIL_ENSURE(best != 0, VEIL_E_UNSUPPORTED,
-                "ohttp: no key config offers a suite veil supports");
+    VEIL_ENSURE(best != 0, VEIL_E_UNSUPPORTED, "ohttp: no key config offers a suite veil supports");
     return VEIL_OK;
 }

@@ -90,9 +90,9 @@ static void test_each_reference_value_is_a_named_check(void **state)
     assert_int_equal(outcome(&ev, json, 0), VEIL_CHECK_MEASUREMENT);
     assert_int_equal(outcome(&ev, "{\"allow_debug\":true,\"min_tcb\":{\"snp\":6}}", 0),
                      VEIL_CHECK_TCB);
-    assert_int_equal(outcome(&ev, "{\"allow_debug\":true,\"min_tcb\":{\"snp\":5,\"microcode\":68}}",
-                             0),
-                     VEIL_CHECK_NONE);
+    assert_int_equal(
+        outcome(&ev, "{\"allow_debug\":true,\"min_tcb\":{\"snp\":5,\"microcode\":68}}", 0),
+        VEIL_CHECK_NONE);
     /* REPORT_DATA is 0102030405 then zeros */
     char rd[129];
     memset(rd, '0', 128);
@@ -184,8 +184,12 @@ static void test_azure_hcl_and_bundle_round_trip(void **state)
 static void test_policy_and_bundle_errors(void **state)
 {
     veil_snp_policy p;
-    const char *bad[] = {"{\"allow_debg\": true}", "{\"measurements\": [\"zz\"]}",
-                         "{\"min_tcb\": {\"snp\": 300}}", "{\"vmpl\": [4]}", "[]", "{",
+    const char *bad[] = {"{\"allow_debg\": true}",
+                         "{\"measurements\": [\"zz\"]}",
+                         "{\"min_tcb\": {\"snp\": 300}}",
+                         "{\"vmpl\": [4]}",
+                         "[]",
+                         "{",
                          "{\"verification_time\": \"soon\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         veil_result r = veil_snp_policy_parse(bad[i], strlen(bad[i]), &p);
@@ -195,7 +199,8 @@ static void test_policy_and_bundle_errors(void **state)
     veil_evidence ev;
     const char *bundles[] = {"{}", "{\"version\":1,\"tee\":\"sev-snp\"}",
                              "{\"version\":1,\"tee\":\"sev-snp\",\"report\":\"!!\"}",
-                             "{\"version\":2}", "{\"version\":1,\"tee\":\"tdx\",\"report\":\"AA==\"}"};
+                             "{\"version\":2}",
+                             "{\"version\":1,\"tee\":\"tdx\",\"report\":\"AA==\"}"};
     for (size_t i = 0; i < sizeof bundles / sizeof bundles[0]; i++)
         assert_false(
             veil_ok(veil_evidence_parse((const uint8_t *)bundles[i], strlen(bundles[i]), &ev)));

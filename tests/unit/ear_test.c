@@ -161,10 +161,8 @@ static void test_time_and_base64(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_status_is_worst_tier),
-        cmocka_unit_test(test_key_pem_round_trip),
+        cmocka_unit_test(test_round_trip),           cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_status_is_worst_tier), cmocka_unit_test(test_key_pem_round_trip),
         cmocka_unit_test(test_time_and_base64),
     };
     return cmocka_run_group_tests_name("ear", tests, NULL, NULL);

@@ -154,8 +154,7 @@ static void pair_init(pair *p, uint16_t kem, uint16_t kdf, uint16_t aead)
 static void single_round_trip(pair *p, const uint8_t *msg, size_t n)
 {
     veil_buf enc, req, res, back;
-    veil_buf_init(&enc, 0), veil_buf_init(&req, 0), veil_buf_init(&res, 0),
-        veil_buf_init(&back, 0);
+    veil_buf_init(&enc, 0), veil_buf_init(&req, 0), veil_buf_init(&res, 0), veil_buf_init(&back, 0);
     veil_ohttp_client_ctx *cc;
     veil_ohttp_server_ctx *sc;
     tu_ok(veil_ohttp_client_encap(&p->cfg, &p->suite, msg, n, &enc, &cc));
@@ -180,20 +179,19 @@ static void chunked_round_trip(pair *p, const uint8_t *msg, size_t n, size_t ste
     veil_ohttp_chunked_server *sc;
     tu_ok(veil_ohttp_chunked_client_new(&p->cfg, &p->suite, 0, &wire, &cc));
     for (size_t at = 0; at < n; at += step)
-        tu_ok(veil_ohttp_chunked_client_write(cc, msg + at, n - at < step ? n - at : step, 0,
-                                              &wire));
+        tu_ok(
+            veil_ohttp_chunked_client_write(cc, msg + at, n - at < step ? n - at : step, 0, &wire));
     tu_ok(veil_ohttp_chunked_client_write(cc, NULL, 0, 1, &wire));
     assert_int_equal(veil_ohttp_chunked_client_write(cc, msg, 1, 0, &wire).cls, VEIL_E_USAGE);
     tu_ok(veil_ohttp_chunked_server_new(p->gw, 0, &sc));
     for (size_t at = 0; at < wire.len; at += feed)
-        tu_ok(veil_ohttp_chunked_server_read(sc, wire.data + at,
-                                             wire.len - at < feed ? wire.len - at : feed, &req,
-                                             NULL));
+        tu_ok(veil_ohttp_chunked_server_read(
+            sc, wire.data + at, wire.len - at < feed ? wire.len - at : feed, &req, NULL));
     tu_ok(veil_ohttp_chunked_server_finish(sc, &req));
     tu_assert_bytes(req.data, req.len, msg, n);
     for (size_t at = 0; at < n; at += step)
-        tu_ok(veil_ohttp_chunked_server_write(sc, msg + at, n - at < step ? n - at : step, 0,
-                                              &res));
+        tu_ok(
+            veil_ohttp_chunked_server_write(sc, msg + at, n - at < step ? n - at : step, 0, &res));
     tu_ok(veil_ohttp_chunked_server_write(sc, msg, 0, 1, &res));
     for (size_t at = 0; at < res.len; at += feed)
         tu_ok(veil_ohttp_chunked_client_read(cc, res.data + at,
@@ -337,8 +335,7 @@ static void test_chunked_response_truncation(void **state)
     pair p;
     pair_init(&p, VEIL_HPKE_KEM_X25519, 1, 1);
     veil_buf req, body, res, out;
-    veil_buf_init(&req, 0), veil_buf_init(&body, 0), veil_buf_init(&res, 0),
-        veil_buf_init(&out, 0);
+    veil_buf_init(&req, 0), veil_buf_init(&body, 0), veil_buf_init(&res, 0), veil_buf_init(&out, 0);
     veil_ohttp_chunked_client *cc;
     veil_ohttp_chunked_server *sc;
     tu_ok(veil_ohttp_chunked_client_new(&p.cfg, &p.suite, 0, &req, &cc));
