@@ -16,14 +16,14 @@ static bool in_list(const uint8_t *v, size_t width, const uint8_t *list, size_t 
     return false;
 }
 
-static void hex_short(const uint8_t *p, size_t n, char *out /* >= 2*16+4 */)
+/* The first 16 bytes as hex, "..." when longer: enough to tell values apart. */
+static void hex_short(const uint8_t *p, size_t n, char out[36])
 {
-    char full[2 * 64 + 1];
-    veil_hex_encode(p, n, full);
-    if (n > 16)
-        snprintf(out, 36, "%.32s...", full);
-    else
-        snprintf(out, 36, "%s", full);
+    char full[2 * 16 + 1];
+    veil_hex_encode(p, n > 16 ? 16 : n, full);
+    size_t len = strlen(full);
+    memcpy(out, full, len);
+    memcpy(out + len, n > 16 ? "..." : "", n > 16 ? 4 : 1);
 }
 
 static void appraise_measurement(const veil_snp_report *r, const veil_snp_policy *p,

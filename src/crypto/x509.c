@@ -466,7 +466,9 @@ static veil_result check_crl(const X509_CRL *crl, int64_t at, veil_x509_chain_st
     if (at < this_up || at > next_up) {
         veil_time_format(at < this_up ? this_up : next_up, t1);
         veil_time_format(at, t2);
-        snprintf(st->detail, sizeof st->detail, "CRL from CN=%s is %s (%s %s, verified at %s)", cn,
+        /* the CN is cut to fit; the times are what the user needs */
+        snprintf(st->detail, sizeof st->detail,
+                 "CRL from CN=%.40s is %s (%s %.21s, verified at %.21s)", cn,
                  at < this_up ? "not yet valid" : "expired",
                  at < this_up ? "thisUpdate" : "nextUpdate", t1, t2);
         st->ok = false;

@@ -398,6 +398,10 @@ static void test_vlek_valid_in_2025_expired_in_2026(void **state)
     /* The report itself is still authentic: VCEK and SIGNATURE pass. */
     assert_true(trace_of(&o.v, VEIL_CHECK_VCEK)->passed);
     assert_true(trace_of(&o.v, VEIL_CHECK_SIGNATURE)->passed);
+    /* SIGNING_KEY says VCEK (0) but a VLEK is given. */
+    report.p[0x48] = 0x00;
+    assert_int_equal(verify_at(&o, &report, &vlek, NULL, T_2025_06_01), VEIL_CHECK_VCEK);
+    assert_non_null(strstr(o.v.reason, "SIGNING_KEY=0 (VCEK) but the certificate is a VLEK"));
     unload(&report);
     unload(&vlek);
 }
@@ -924,6 +928,47 @@ static void test_threads_share_the_cache(void **state)
     unload(&c2);
 }
 
+/* The compiled-in roots are the files of amd-kds-roots (same SHA-256), each
+ * ASK/ASVK chains to its own ARK only. */
+static void test_pinned_roots(void **state)
+{
+    static const char *const names[] = {"milan", "genoa", "turin"};
+    for (int p = VEIL_SNP_MILAN; p <= VEIL_SNP_TURIN; p++) {
+        const snp_pinned *pin = NULL, *other = NULL;
+        tu_ok(snp_pinned_roots((veil_snp_product)p, &pin));
+        tu_ok(snp_pinned_roots(p == VEIL_SNP_MILAN ? VEIL_SNP_GENOA : VEIL_SNP_MILAN, &other));
+        veil_x509 *const mine[3] = {pin->ark, pin->ask, pin->asvk};
+        static const char *const kinds[3] = {"ark", "ask", "asvk"};
+        for (int k = 0; k < 3; k++) {
+            char rel[128];
+            snprintf(rel, sizeof rel, DIR "amd-kds-roots/%s_%s.pem", kinds[k], names[p - 1]);
+            blob pem = load(rel);
+            veil_x509 *file = NULL;
+            uint8_t f1[32], f2[32];
+            tu_ok(veil_x509_parse(pem.p, pem.n, &file));
+            tu_ok(veil_x509_fingerprint(file, f1));
+            tu_ok(veil_x509_fingerprint(mine[k], f2));
+            tu_assert_bytes(f2, 32, f1, 32);
+            veil_x509_free(file);
+            unload(&pem);
+            veil_x509_verify_opts o = {T_2025_06_01, &pin->ark, 1, NULL, 0, NULL, 0};
+            veil_x509_chain_status st;
+            tu_ok(veil_x509_verify_chain(mine[k], &o, &st));
+            assert_true(st.ok);
+            assert_int_equal(st.len, k == 0 ? 1 : 2);
+            veil_x509_chain_clear(&st);
+            if (k == 0)
+                continue;
+            o.roots = &other->ark; /* wrong product */
+            tu_ok(veil_x509_verify_chain(mine[k], &o, &st));
+            assert_false(st.ok);
+            veil_x509_chain_clear(&st);
+        }
+    }
+    const snp_pinned *pin;
+    assert_int_equal(snp_pinned_roots(VEIL_SNP_PRODUCT_UNKNOWN, &pin).cls, VEIL_E_USAGE);
+}
+
 /* ---- decoder ------------------------------------------------------------------------------- */
 
 static void put32le(uint8_t *p, uint32_t v)
@@ -1307,6 +1352,7 @@ int main(void)
         cmocka_unit_test(test_evidence_ark_must_be_the_pinned_one),
         cmocka_unit_test(test_non_amd_root_and_extra_roots),
         cmocka_unit_test(test_threads_share_the_cache),
+        cmocka_unit_test(test_pinned_roots),
         cmocka_unit_test(test_decoder_rejects),
         cmocka_unit_test(test_tcb_and_products),
         cmocka_unit_test(test_cert_table),
