@@ -9,6 +9,13 @@ packages=(
   libssl-dev openssl
   libjansson-dev
   libcmocka-dev
+  libxml2-dev libxmlsec1-dev
+  libmicrohttpd-dev
+  libcurl4-openssl-dev
+  softhsm2
+  libsqlite3-dev sqlite3
+  pocketsphinx libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata
+  libsndfile1-dev libsoxr-dev
 )
 
 missing=()

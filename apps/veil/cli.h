@@ -27,6 +27,7 @@ int cmd_attest(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_measure(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
+int cmd_relay(int argc, char **argv);
 
 /* Read a whole file into a NUL-terminated heap buffer (veil_free_wiped to free).
  * Prints an error naming the file and returns NULL on failure. */

@@ -12,6 +12,7 @@ static const veil_command commands[] = {
     {"verify", "verify and appraise attestation evidence", cmd_verify},
     {"measure", "compute expected launch measurements (SEV-SNP or simulator)", cmd_measure},
     {"sim", "the simulated AMD secure processor (init, launch, serve)", cmd_sim},
+    {"relay", "the Oblivious HTTP relay: forward to allow-listed gateways", cmd_relay},
 };
 
 static void usage(FILE *f)
