@@ -41,6 +41,30 @@ typedef enum veil_check {
     VEIL_CHECK_PRODUCT,     /* "product": CPU product not accepted / inconsistent */
     VEIL_CHECK_RUNTIME_DATA, /* "runtime_data": wrapper claims not bound by REPORT_DATA (Azure HCL)
                               */
+    /* Intel TDX (include/veil/tdx.h):
+     * "qe": the QE report is signed by the PCK key and binds the attestation key;
+     * "collateral": TCB info, QE identity and CRLs authentic and current;
+     * "rtmr": RTMRs differ from the policy's values or the event-log replay;
+     * "mrtd", "mrconfigid", "mrowner": value not in the policy's accepted set;
+     * "td_attributes": reserved TDATTRIBUTES bits set, or a required bit clear. */
+    VEIL_CHECK_QE,
+    VEIL_CHECK_COLLATERAL,
+    VEIL_CHECK_RTMR,
+    VEIL_CHECK_MRTD,
+    VEIL_CHECK_TD_ATTRIBUTES,
+    VEIL_CHECK_MRCONFIGID,
+    VEIL_CHECK_MROWNER,
+    /* NVIDIA GPU (include/veil/nvgpu.h):
+     * "gpu_measurement": a GPU measurement differs from the RIMs' / policy's golden values;
+     * "fwid": the device certificate's FWID extension is missing or differs from the report's;
+     * "rim": a reference manifest is unsigned, badly signed, untrusted or for another version;
+     * "gpu_cc_mode": the GPU is not in confidential-computing mode (NVML state);
+     * "gpu_version": driver / VBIOS version not the one the policy requires. */
+    VEIL_CHECK_GPU_MEASUREMENT,
+    VEIL_CHECK_FWID,
+    VEIL_CHECK_RIM,
+    VEIL_CHECK_GPU_CC_MODE,
+    VEIL_CHECK_GPU_VERSION,
     VEIL_CHECK_COUNT
 } veil_check;
 

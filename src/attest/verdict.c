@@ -25,6 +25,18 @@ static const char *const names[VEIL_CHECK_COUNT] = {
     [VEIL_CHECK_NONCE] = "nonce",
     [VEIL_CHECK_PRODUCT] = "product",
     [VEIL_CHECK_RUNTIME_DATA] = "runtime_data",
+    [VEIL_CHECK_QE] = "qe",
+    [VEIL_CHECK_COLLATERAL] = "collateral",
+    [VEIL_CHECK_RTMR] = "rtmr",
+    [VEIL_CHECK_MRTD] = "mrtd",
+    [VEIL_CHECK_TD_ATTRIBUTES] = "td_attributes",
+    [VEIL_CHECK_MRCONFIGID] = "mrconfigid",
+    [VEIL_CHECK_MROWNER] = "mrowner",
+    [VEIL_CHECK_GPU_MEASUREMENT] = "gpu_measurement",
+    [VEIL_CHECK_FWID] = "fwid",
+    [VEIL_CHECK_RIM] = "rim",
+    [VEIL_CHECK_GPU_CC_MODE] = "gpu_cc_mode",
+    [VEIL_CHECK_GPU_VERSION] = "gpu_version",
 };
 
 const char *veil_check_name(veil_check c)
