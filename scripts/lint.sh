@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
 
-mapfile -t files < <(git ls-files -co --exclude-standard -- '*.c' '*.h' | grep -v '^build')
+mapfile -t files < <(git ls-files -co --exclude-standard -- '*.c' '*.h' | grep -E '^(include|src|apps|tests|bench|examples)/')
 if ! clang-format --dry-run --Werror "${files[@]}" 2>/tmp/veil-lint-format.$$; then
   echo "lint: files not formatted per .clang-format (fix with: clang-format -i FILE):"
   grep -oE '^[^ :]+\.[ch]:[0-9]+:' /tmp/veil-lint-format.$$ | cut -d: -f1 | sort -u | sed 's/^/  /'
