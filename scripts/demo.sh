@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The main job, from a fresh Debian 12 machine. Until the end-to-end
-# transcription path lands, it builds veil, runs its built-in known-answer
-# tests and the published vector files, and makes an OHTTP key configuration.
+# The main job, from a fresh Debian 12 machine: install the dependencies,
+# build veil, run its built-in known-answer tests and the published vector
+# files, then `veil demo`: a simulated secure processor, the gateway launched
+# inside it, a relay, and a client that verifies the gateway's attestation and
+# transcribes pocketsphinx's LibriVox sample through the relay, encrypted end
+# to end; it prints the transcript and what was verified, and stops
+# everything it started. Pass an audio file to transcribe that instead.
+# The simulated TEE gives no confidentiality: it runs the real protocol and
+# verification code on a machine without SEV-SNP hardware.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${VEIL_DEMO_BUILD:-build}
@@ -23,8 +29,5 @@ if [ -d "$td" ]; then
   "$veil" selftest ohttp "$td/ohttp/rfc9458-appendix-a.json"
   "$veil" selftest ohttp "$td/chunked-ohttp/draft-08-example.json"
 fi
-echo "== veil keygen --kem x25519"
-out=$(mktemp -d)
-"$veil" keygen --kem x25519 --out "$out/gateway"
-ls -l "$out"
-rm -rf "$out"
+echo "== veil demo $*"
+"$veil" demo "$@"

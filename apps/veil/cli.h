@@ -28,6 +28,21 @@ int cmd_verify(int argc, char **argv);
 int cmd_measure(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_relay(int argc, char **argv);
+int cmd_kms(int argc, char **argv);
+int cmd_testmodel(int argc, char **argv);
+int cmd_gateway(int argc, char **argv);
+int cmd_transcribe(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+/* Client commands (cmd_transcribe.c): a verified client, audio, progress. */
+struct veil_client;
+struct veil_client_report;
+int cli_client_open(const char *gateway, const char *relay, const char *policy_path, int quiet,
+                    struct veil_client **out, struct veil_client_report *rep);
+int cli_load_audio(const char *path, unsigned char **data, size_t *len);
+void cli_progress_done(void);
 
 /* Read a whole file into a NUL-terminated heap buffer (veil_free_wiped to free).
  * Prints an error naming the file and returns NULL on failure. */

@@ -13,6 +13,17 @@ static const veil_command commands[] = {
     {"measure", "compute expected launch measurements (SEV-SNP or simulator)", cmd_measure},
     {"sim", "the simulated AMD secure processor (init, launch, serve)", cmd_sim},
     {"relay", "the Oblivious HTTP relay: forward to allow-listed gateways", cmd_relay},
+    {"kms", "the key management service: HSM-rooted keys released by attestation", cmd_kms},
+    {"gateway", "the confidential OHTTP gateway (inside the TEE): decrypt, infer, encrypt",
+     cmd_gateway},
+    {"transcribe", "speech to text through a verified gateway, encrypted end to end",
+     cmd_transcribe},
+    {"chat", "a chat completion through a verified gateway (--stream: token by token)", cmd_chat},
+    {"audit", "re-check an audit bundle offline (audit verify FILE)", cmd_audit},
+    {"demo", "the whole system on this machine: verify, transcribe, stop (SIMULATED TEE)",
+     cmd_demo},
+    {"up", "start the whole stack on this machine and keep it running (SIMULATED TEE)", cmd_up},
+    {"testmodel", "TEST/BENCH TOOL, not inference: a fake OpenAI chat server", cmd_testmodel},
 };
 
 static void usage(FILE *f)

@@ -69,6 +69,12 @@ veil_ear_status veil_ear_vector_status(const veil_ear_vector *tv);
 /* Sign as a compact JWS (header {"alg":"ES384","typ":"JWT","kid":<RFC 7638 thumbprint>}). */
 VEIL_MUST_USE veil_result veil_ear_sign(const veil_ear *ear, const veil_sign_key *key,
                                         veil_buf *token);
+/* One token for several devices (a composite appraisal): submodule i is
+ * subs[i] under its own (distinct) name; iat and eat_nonce come from subs[0].
+ * 1..VEIL_EAR_MAX_SUBMODS submodules. veil_ear_sign is this with n = 1. */
+#define VEIL_EAR_MAX_SUBMODS 32
+VEIL_MUST_USE veil_result veil_ear_sign_multi(const veil_ear *subs, size_t n,
+                                              const veil_sign_key *key, veil_buf *token);
 /* Verify a token with the verifier's public key: alg must be ES384, the
  * signature valid, the profile EAR, iat not in the future (60 s skew) and,
  * when max_age > 0, not older than max_age seconds at `now` (0 = now).

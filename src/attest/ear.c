@@ -94,13 +94,24 @@ static veil_result dump(json_t *j, veil_buf *out)
     return VEIL_OK;
 }
 
-static json_t *payload_json(const veil_ear *ear)
+/* The payload for one or more submodules; iat and eat_nonce come from the first. */
+static json_t *payload_json(const veil_ear *subs, size_t n)
 {
-    json_t *sm = submod_json(ear);
-    json_t *p = json_pack("{s:s,s:I,s:{s:s,s:s},s:{s:o}}", "eat_profile", VEIL_EAR_PROFILE, "iat",
-                          (json_int_t)(ear->iat ? ear->iat : (int64_t)time(NULL)),
-                          "ear.verifier-id", "developer", "veil", "build", "veil " VEIL_BUILD,
-                          "submods", ear->submod[0] ? ear->submod : "tee", sm);
+    const veil_ear *ear = &subs[0];
+    json_t *sm = json_object();
+    for (size_t i = 0; sm && i < n; i++) {
+        json_t *one = submod_json(&subs[i]);
+        if (!one || json_object_set_new(sm, subs[i].submod[0] ? subs[i].submod : "tee", one)) {
+            json_decref(sm);
+            sm = NULL;
+        }
+    }
+    if (!sm)
+        return NULL;
+    json_t *p =
+        json_pack("{s:s,s:I,s:{s:s,s:s},s:o}", "eat_profile", VEIL_EAR_PROFILE, "iat",
+                  (json_int_t)(ear->iat ? ear->iat : (int64_t)time(NULL)), "ear.verifier-id",
+                  "developer", "veil", "build", "veil " VEIL_BUILD, "submods", sm);
     if (p && ear->nonce_len) {
         veil_buf b;
         veil_buf_init(&b, 0);
@@ -111,7 +122,8 @@ static json_t *payload_json(const veil_ear *ear)
     return p;
 }
 
-veil_result veil_ear_sign(const veil_ear *ear, const veil_sign_key *key, veil_buf *token)
+veil_result veil_ear_sign_multi(const veil_ear *subs, size_t n, const veil_sign_key *key,
+                                veil_buf *token)
 {
     veil_result r = VEIL_OK;
     veil_buf hdr, body;
@@ -119,8 +131,14 @@ veil_result veil_ear_sign(const veil_ear *ear, const veil_sign_key *key, veil_bu
     veil_buf_init(&body, 0);
     char kid[44];
     uint8_t sig[VEIL_ES384_SIG_LEN];
-    json_t *payload = payload_json(ear), *header = NULL;
-    VEIL_ENSURE_GOTO(r, payload != NULL, VEIL_E_NOMEM, "ear: cannot build the payload");
+    json_t *payload = NULL, *header = NULL;
+    VEIL_ENSURE_GOTO(r, subs && n > 0 && n <= VEIL_EAR_MAX_SUBMODS && key && token, VEIL_E_USAGE,
+                     "ear: 1..32 submodules, a key and a token buffer are required");
+    payload = payload_json(subs, n);
+    VEIL_ENSURE_GOTO(r, payload != NULL, VEIL_E_NOMEM,
+                     "ear: cannot build the payload (or a submodule name repeats)");
+    VEIL_ENSURE_GOTO(r, json_object_size(json_object_get(payload, "submods")) == n, VEIL_E_USAGE,
+                     "ear: submodule names must be distinct");
     VEIL_TRY(r, veil_sign_key_thumbprint(key, kid));
     header = json_pack("{s:s,s:s,s:s}", "alg", "ES384", "typ", "JWT", "kid", kid);
     VEIL_ENSURE_GOTO(r, header != NULL, VEIL_E_NOMEM, "ear: cannot build the header");
@@ -139,6 +157,11 @@ out:
     veil_buf_free(&hdr);
     veil_buf_free(&body);
     return r;
+}
+
+veil_result veil_ear_sign(const veil_ear *ear, const veil_sign_key *key, veil_buf *token)
+{
+    return veil_ear_sign_multi(ear, 1, key, token);
 }
 
 /* Split header.payload.signature; all three non-empty, no further dots. */
@@ -221,9 +244,12 @@ static veil_result read_payload(json_t *p, int64_t now, int64_t max_age, veil_ea
     json_t *nonce = json_object_get(p, "eat_nonce");
     if (json_is_string(nonce)) {
         veil_buf b;
-        veil_buf_init(&b, sizeof out->nonce);
+        /* the decoder reserves a little slack; the length is checked below */
+        veil_buf_init(&b, sizeof out->nonce + 4);
         veil_result r =
             veil_base64url_decode(json_string_value(nonce), json_string_length(nonce), &b);
+        if (veil_ok(r) && b.len > sizeof out->nonce)
+            r = VEIL_ERR(VEIL_E_PROTOCOL, "ear: eat_nonce longer than 64 bytes");
         if (veil_ok(r)) {
             memcpy(out->nonce, b.data, b.len);
             out->nonce_len = b.len;

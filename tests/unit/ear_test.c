@@ -20,8 +20,8 @@ static void make_ear(veil_ear *e)
     e->tv.executables = 2;
     e->status = veil_ear_vector_status(&e->tv);
     e->iat = 1760000000;
-    e->nonce_len = 32;
-    memset(e->nonce, 7, 32);
+    e->nonce_len = 64; /* the longest eat_nonce */
+    memset(e->nonce, 7, 64);
     e->claims_json = claims;
 }
 
@@ -38,7 +38,7 @@ static void test_round_trip(void **state)
     assert_int_equal(got.status, VEIL_EAR_AFFIRMING);
     assert_string_equal(got.submod, "sev-snp");
     assert_int_equal(got.tv.executables, 2);
-    assert_int_equal(got.nonce_len, 32);
+    assert_int_equal(got.nonce_len, 64);
     assert_int_equal(got.iat, 1760000000);
     assert_false(got.simulated);
     assert_string_equal(got.claims_json, "{\"debug\":false,\"measurement\":\"ab\"}");
