@@ -6,7 +6,7 @@
  *   [write privlevel = VMPL]            only for VMPL > 0 (generation + 1)
  *   write inblob = REPORT_DATA[64]      (generation + 1)
  *   read generation -> g1, must be g0 + writes (else another writer raced)
- *   read provider ("sev_guest"; "tdx_guest" is not supported yet)
+ *   read provider ("sev_guest": outblob is an SNP report; "tdx_guest": a TDX quote)
  *   read outblob (the SNP report), auxblob (the certificate table, may be empty)
  *   read generation -> g2, must equal g1 (else the blobs may mix requests)
  *   rmdir DIR/ENTRY
@@ -177,7 +177,8 @@ static void remove_entry(const char *entry)
     rmdir(entry);
 }
 
-static veil_result check_provider(const char *entry)
+/* Which TEE answered: SEV-SNP's sev_guest or TDX's tdx_guest. */
+static veil_result check_provider(const char *entry, bool *tdx)
 {
     veil_buf b;
     veil_buf_init(&b, SMALL_ATTR_MAX);
@@ -186,15 +187,31 @@ static veil_result check_provider(const char *entry)
         size_t n = b.len;
         while (n > 0 && (b.data[n - 1] == '\n' || b.data[n - 1] == '\0'))
             n--;
-        if (veil_public_equal(b.data, n, "tdx_guest", 9))
+        *tdx = veil_public_equal(b.data, n, "tdx_guest", 9);
+        if (!*tdx && !veil_public_equal(b.data, n, "sev_guest", 9))
             r = VEIL_ERR(VEIL_E_UNSUPPORTED,
-                         "configfs-tsm provider is tdx_guest: TDX evidence bundles are not "
-                         "supported yet");
-        else if (!veil_public_equal(b.data, n, "sev_guest", 9))
-            r = VEIL_ERR(VEIL_E_UNSUPPORTED, "configfs-tsm provider is not sev_guest");
+                         "configfs-tsm provider is neither sev_guest nor tdx_guest");
     }
     veil_buf_free(&b);
     return r;
+}
+
+/* outblob: an SEV-SNP report (padding dropped) or a TDX quote (kept whole:
+ * the verifier parses it by its own length fields). */
+static veil_result read_outblob(const char *entry, bool tdx, veil_evidence *out)
+{
+    veil_buf *dst = tdx ? &out->quote : &out->report;
+    VEIL_GUARD(read_attr(entry, "outblob", VEIL_EVIDENCE_MAX_PART, dst));
+    if (tdx) {
+        VEIL_ENSURE(
+            dst->len >= 48, VEIL_E_PROTOCOL,
+            "configfs-tsm outblob is shorter than a TDX quote header (the provider failed)");
+        return VEIL_OK;
+    }
+    VEIL_ENSURE(dst->len >= VEIL_SNP_REPORT_SIZE, VEIL_E_PROTOCOL,
+                "configfs-tsm outblob is shorter than an SEV-SNP report (the provider failed)");
+    dst->len = VEIL_SNP_REPORT_SIZE;
+    return VEIL_OK;
 }
 
 /* Everything between mkdir and rmdir. */
@@ -215,14 +232,14 @@ static veil_result run_entry(const char *entry, const uint8_t report_data[64], u
     VEIL_GUARD(await_generation(entry, g0 + writes, &g1));
     VEIL_ENSURE(g1 == g0 + writes, VEIL_E_INTERNAL,
                 "another process wrote to our configfs-tsm entry: retry");
-    VEIL_GUARD(check_provider(entry));
-    VEIL_GUARD(read_attr(entry, "outblob", VEIL_EVIDENCE_MAX_PART, &out->report));
-    VEIL_ENSURE(out->report.len >= VEIL_SNP_REPORT_SIZE, VEIL_E_PROTOCOL,
-                "configfs-tsm outblob is shorter than an SEV-SNP report (the provider failed)");
-    out->report.len = VEIL_SNP_REPORT_SIZE; /* the report itself; padding dropped */
-    veil_result r = read_attr(entry, "auxblob", VEIL_EVIDENCE_MAX_PART, &out->cert_table);
-    if (!veil_ok(r) && r.cls != VEIL_E_UNSUPPORTED) /* no auxblob: certificates come later */
-        return r;
+    bool tdx = false;
+    VEIL_GUARD(check_provider(entry, &tdx));
+    VEIL_GUARD(read_outblob(entry, tdx, out));
+    if (!tdx) { /* TDX quotes carry their PCK chain inside; SNP's certificates are in auxblob */
+        veil_result r = read_attr(entry, "auxblob", VEIL_EVIDENCE_MAX_PART, &out->cert_table);
+        if (!veil_ok(r) && r.cls != VEIL_E_UNSUPPORTED) /* no auxblob: certificates come later */
+            return r;
+    }
     VEIL_GUARD(read_generation(entry, &g2));
     VEIL_ENSURE(g2 == g1, VEIL_E_INTERNAL,
                 "configfs-tsm generation changed while reading: another writer raced; retry");
@@ -248,7 +265,10 @@ veil_result veil_tsm_evidence(const char *dir, const uint8_t report_data[64], un
     res = run_entry(entry, report_data, vmpl, out);
     remove_entry(entry);
     if (veil_ok(res)) {
-        memcpy(out->tee, "sev-snp", sizeof "sev-snp");
+        if (out->quote.len)
+            memcpy(out->tee, "tdx", sizeof "tdx");
+        else
+            memcpy(out->tee, "sev-snp", sizeof "sev-snp");
         memcpy(out->attester, "tsm", sizeof "tsm");
         out->claims_simulated = false;
     } else {
