@@ -44,7 +44,7 @@ struct veil_app {
     size_t max_upstream_response;
 };
 
-/* ---- jansson: wipe what it frees ------------------------------------------------ */
+/* ---- jansson: wipe what it frees ---- */
 
 /* Parsed request JSON and built responses hold prompts and transcripts in
  * jansson's own allocations. Same heap as malloc, so switching at any time
@@ -64,7 +64,7 @@ static void json_wiping_once(void) { json_set_alloc_funcs(json_alloc, json_wipe_
 
 static pthread_once_t json_ctl = PTHREAD_ONCE_INIT;
 
-/* ---- responses ------------------------------------------------------------------------ */
+/* ---- responses ---- */
 
 static veil_result reply(const veil_app_writer *w, unsigned status, const char *content_type,
                          const veil_app_header *extra, const void *p, size_t n)
@@ -79,24 +79,30 @@ static veil_result reply(const veil_app_writer *w, unsigned status, const char *
     return w->end(w->arg);
 }
 
-/* Serialise j into a wiping buffer and send it; j is released. */
-static veil_result reply_json(const veil_app_writer *w, unsigned status, json_t *j)
+/* Serialise j into a wiping buffer and send it; j is released. If it
+ * cannot be built (j NULL: a json_pack ran out of memory), a fixed 500. */
+static veil_result reply_json_h(const veil_app_writer *w, unsigned status, json_t *j,
+                                const veil_app_header *extra)
 {
+    static const char fallback[] = "{\"error\":{\"message\":\"The server ran out of memory.\","
+                                   "\"type\":\"server_error\",\"param\":null,\"code\":null}}";
     veil_result res = VEIL_OK;
     veil_buf b;
     veil_buf_init(&b, 0);
     size_t n = j ? json_dumpb(j, NULL, 0, JSON_FLAGS) : 0;
-    VEIL_ENSURE_GOTO(res, n > 0, VEIL_E_NOMEM, "app: cannot serialise the response");
-    VEIL_TRY(res, veil_buf_zeros(&b, n));
-    VEIL_ENSURE_GOTO(res, json_dumpb(j, (char *)b.data, n, JSON_FLAGS) == n, VEIL_E_INTERNAL,
-                     "app: cannot serialise the response");
-    json_decref(j);
-    j = NULL;
-    res = reply(w, status, CT_JSON, NULL, b.data, b.len);
-out:
+    if (n == 0 || !veil_ok(veil_buf_zeros(&b, n)) ||
+        json_dumpb(j, (char *)b.data, n, JSON_FLAGS) != n)
+        res = reply(w, 500, CT_JSON, NULL, fallback, sizeof fallback - 1);
+    else
+        res = reply(w, status, CT_JSON, extra, b.data, b.len);
     json_decref(j);
     veil_buf_free(&b);
     return res;
+}
+
+static veil_result reply_json(const veil_app_writer *w, unsigned status, json_t *j)
+{
+    return reply_json_h(w, status, j, NULL);
 }
 
 /* OpenAI's error shape: {"error": {"message", "type", "param", "code"}}.
@@ -106,23 +112,10 @@ static veil_result reply_error_h(const veil_app_writer *w, unsigned status, cons
                                  const veil_app_header *extra)
 {
     const char *type = status >= 500 ? "server_error" : "invalid_request_error";
-    json_t *j = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", message, "type", type,
-                          "param", param, "code", code);
-    veil_result res = VEIL_OK;
-    veil_buf b;
-    veil_buf_init(&b, 0);
-    size_t n = j ? json_dumpb(j, NULL, 0, JSON_FLAGS) : 0;
-    if (n == 0 || !veil_ok(veil_buf_zeros(&b, n)) ||
-        json_dumpb(j, (char *)b.data, n, JSON_FLAGS) != n) {
-        static const char fallback[] =
-            "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\"}}";
-        res = reply(w, 500, CT_JSON, NULL, fallback, sizeof fallback - 1);
-    } else {
-        res = reply(w, status, CT_JSON, extra, b.data, b.len);
-    }
-    json_decref(j);
-    veil_buf_free(&b);
-    return res;
+    return reply_json_h(w, status,
+                        json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", message, "type",
+                                  type, "param", param, "code", code),
+                        extra);
 }
 
 static veil_result reply_error(const veil_app_writer *w, unsigned status, const char *code,
@@ -156,7 +149,7 @@ static veil_result reply_upstream(const veil_app_writer *w, veil_upstream_outcom
                        "The model server failed or sent a malformed answer.");
 }
 
-/* ---- model table ------------------------------------------------------------------------- */
+/* ---- model table ---- */
 
 static const model *find_model(const veil_app *app, const char *name)
 {
@@ -327,7 +320,7 @@ static veil_result join_url(const model *m, const char *suffix, char **out)
     return VEIL_OK;
 }
 
-/* ---- request helpers --------------------------------------------------------------------- */
+/* ---- request helpers ---- */
 
 static const char *header(const veil_bhttp_msg *rq, const char *name)
 {
@@ -359,8 +352,7 @@ static veil_result form_text(const veil_multipart *form, const char *name, char 
     return VEIL_OK;
 }
 
-/* ---- POST /v1/audio/transcriptions ------------------------------------------------------------
- */
+/* ---- POST /v1/audio/transcriptions ---- */
 
 typedef enum fmt { FMT_JSON, FMT_TEXT, FMT_VERBOSE } fmt;
 
@@ -660,16 +652,66 @@ out:
     return res;
 }
 
-/* ---- POST /v1/chat/completions ----------------------------------------------------------------
- */
+/* ---- POST /v1/chat/completions ---- */
+
+/* A chat request's body: a JSON object with a model this table serves by
+ * chat, a non-empty messages array and a boolean stream. NULL with *why set
+ * (status, code, param, message) when it is not. */
+typedef struct why {
+    unsigned status;
+    const char *code, *param, *msg;
+} why;
+
+static const model *chat_check(const veil_app *app, json_t *j, why *y)
+{
+    json_t *jm = json_object_get(j, "model"), *msgs = json_object_get(j, "messages");
+    json_t *stream = json_object_get(j, "stream");
+    *y = (why){400, "invalid_request", NULL, NULL};
+    if (!json_is_object(j)) {
+        *y = (why){400, "invalid_json", NULL, "The request body is not a JSON object."};
+        return NULL;
+    }
+    if (!json_is_string(jm)) {
+        *y = (why){400, "invalid_request", "model", "'model' must be a string."};
+        return NULL;
+    }
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
+        *y = (why){400, "invalid_request", "messages", "'messages' must be a non-empty array."};
+        return NULL;
+    }
+    if (stream && !json_is_boolean(stream) && !json_is_null(stream)) {
+        *y = (why){400, "invalid_request", "stream", "'stream' must be a boolean."};
+        return NULL;
+    }
+    const model *m = find_model(app, json_string_value(jm));
+    if (!m)
+        *y = (why){404, "model_not_found", "model", "The model does not exist."};
+    else if (m->backend != VEIL_APP_BACKEND_OPENAI)
+        *y = (why){400, "model_not_supported", "model",
+                   "This is a speech-to-text model, not a chat model."};
+    return m && m->backend == VEIL_APP_BACKEND_OPENAI ? m : NULL;
+}
+
+/* The body with "model" set to the upstream's name, into out. */
+static veil_result chat_rename(json_t *j, const model *m, veil_buf *out)
+{
+    size_t n;
+    VEIL_ENSURE(json_object_set_new(j, "model", json_string(m->upstream_model)) == 0 &&
+                    (n = json_dumpb(j, NULL, 0, JSON_COMPACT)) > 0,
+                VEIL_E_NOMEM, "app: out of memory");
+    VEIL_GUARD(veil_buf_zeros(out, n));
+    VEIL_ENSURE(json_dumpb(j, (char *)out->data, n, JSON_COMPACT) == n, VEIL_E_INTERNAL,
+                "app: cannot serialise the request");
+    return VEIL_OK;
+}
 
 static veil_result route_chat(veil_app *app, const veil_bhttp_msg *rq, const veil_app_writer *w)
 {
-    veil_result res = VEIL_OK;
+    veil_result res = VEIL_OK, e = VEIL_OK;
     json_t *j = NULL;
     char *url = NULL;
-    veil_buf rewritten;
-    veil_buf_init(&rewritten, 0);
+    veil_buf renamed;
+    veil_buf_init(&renamed, 0);
     size_t len = 0;
     const uint8_t *body = veil_bhttp_content(rq, &len);
     const char *ctype = header(rq, "content-type");
@@ -683,51 +725,21 @@ static veil_result route_chat(veil_app *app, const veil_bhttp_msg *rq, const vei
                           "Chat completion requests must be application/json.");
         goto out;
     }
-    /* jansson's error text can quote the input: only the static message goes back. */
+    /* jansson's error text can quote the input: only static messages go back. */
     j = len ? json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    if (!json_is_object(j)) {
-        res = reply_error(w, 400, "invalid_json", NULL, "The request body is not a JSON object.");
-        goto out;
-    }
-    json_t *jm = json_object_get(j, "model");
-    json_t *msgs = json_object_get(j, "messages");
-    json_t *stream = json_object_get(j, "stream");
-    if (!json_is_string(jm)) {
-        res = reply_error(w, 400, "invalid_request", "model", "'model' must be a string.");
-        goto out;
-    }
-    if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
-        res = reply_error(w, 400, "invalid_request", "messages",
-                          "'messages' must be a non-empty array.");
-        goto out;
-    }
-    if (stream && !json_is_boolean(stream) && !json_is_null(stream)) {
-        res = reply_error(w, 400, "invalid_request", "stream", "'stream' must be a boolean.");
-        goto out;
-    }
-    const model *m = find_model(app, json_string_value(jm));
+    why y;
+    const model *m = chat_check(app, j, &y);
     if (!m) {
-        res = reply_error(w, 404, "model_not_found", "model", "The model does not exist.");
-        goto out;
-    }
-    if (m->backend != VEIL_APP_BACKEND_OPENAI) {
-        res = reply_error(w, 400, "model_not_supported", "model",
-                          "This is a speech-to-text model, not a chat model.");
+        res = reply_error(w, y.status, y.code, y.param, y.msg);
         goto out;
     }
     if (strcmp(m->upstream_model, m->name) != 0) {
-        size_t n;
-        if (json_object_set_new(j, "model", json_string(m->upstream_model)) != 0 ||
-            (n = json_dumpb(j, NULL, 0, JSON_COMPACT)) == 0 ||
-            !veil_ok(veil_buf_zeros(&rewritten, n)) ||
-            json_dumpb(j, (char *)rewritten.data, n, JSON_COMPACT) != n) {
-            res = reply_error(w, 500, "internal_error", NULL, "Out of memory.");
-            goto out;
-        }
-        body = rewritten.data;
-        len = rewritten.len;
+        e = chat_rename(j, m, &renamed);
+        body = renamed.data;
+        len = renamed.len;
     }
-    veil_result e = join_url(m, "/chat/completions", &url);
+    if (veil_ok(e))
+        e = join_url(m, "/chat/completions", &url);
     if (!veil_ok(e)) {
         res = reply_failure(w, e, NULL);
         goto out;
@@ -743,11 +755,11 @@ static veil_result route_chat(veil_app *app, const veil_bhttp_msg *rq, const vei
 out:
     free_str(url);
     json_decref(j);
-    veil_buf_free(&rewritten);
+    veil_buf_free(&renamed);
     return res;
 }
 
-/* ---- GET /v1/models -------------------------------------------------------------------------- */
+/* ---- GET /v1/models ---- */
 
 static json_t *model_json(const char *id)
 {
@@ -776,8 +788,7 @@ static veil_result route_models(veil_app *app, const char *id, const veil_app_wr
     return reply_json(w, 200, data ? json_pack("{s:s,s:o}", "object", "list", "data", data) : NULL);
 }
 
-/* ---- routing ------------------------------------------------------------------------------------
- */
+/* ---- routing ---- */
 
 static bool path_is(const char *path, size_t n, const char *want)
 {

@@ -95,6 +95,8 @@ static veil_result emit(soxr_t rs, const float *in, size_t n, float *tmp, size_t
         soxr_error_t e = soxr_process(rs, in ? in + used : NULL, in ? n - used : 0, &idone, tmp,
                                       tmp_cap, &odone);
         VEIL_ENSURE(e == NULL, VEIL_E_INTERNAL, "audio: the resampler failed");
+        VEIL_ENSURE(!in || used >= n || idone || odone, VEIL_E_INTERNAL,
+                    "audio: the resampler stalled");
         used += idone;
         VEIL_GUARD(append_s16(out, tmp, odone));
         if (in ? used >= n && odone < tmp_cap : odone == 0)

@@ -900,6 +900,52 @@ static void test_wer_librivox(void **state)
     veil_free(refs);
 }
 
+/* Two transcriptions at once share the one decoder: the second waits for it
+ * (the pool's mutex and condition variable) and both get the right text. */
+typedef struct concurrent {
+    pthread_t t;
+    veil_bhttp_msg *rq;
+    capture c;
+    veil_result r;
+} concurrent;
+
+static void *concurrent_main(void *arg)
+{
+    concurrent *k = arg;
+    veil_app_writer w = {cap_head, cap_body, cap_end, &k->c};
+    k->r = veil_app_handle(F.app, k->rq, &w);
+    return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *wav = read_wav(SHORT, &len);
+    librivox_results();
+    concurrent k[2];
+    for (size_t i = 0; i < 2; i++) {
+        form f;
+        form_init(&f);
+        form_add(&f, "file", "short.wav", wav, len);
+        form_text(&f, "response_format", "text");
+        k[i].rq = form_request(&f);
+        capture_init(&k[i].c);
+        assert_int_equal(pthread_create(&k[i].t, NULL, concurrent_main, &k[i]), 0);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        pthread_join(k[i].t, NULL);
+        tu_ok(k[i].r);
+        assert_int_equal(k[i].c.status, 200);
+        assert_int_equal(k[i].c.ends, 1);
+        assert_int_equal(k[i].c.body.len, strlen(F.direct[1]) + 1);
+        assert_memory_equal(k[i].c.body.data, F.direct[1], strlen(F.direct[1]));
+        veil_buf_free(&k[i].c.body);
+        veil_bhttp_msg_free(k[i].rq);
+    }
+    veil_free(wav);
+}
+
 /* ---- upstream backends ------------------------------------------------------------------ */
 
 static void test_chat_stream_handshake(void **state)
@@ -1247,6 +1293,7 @@ int main(void)
         cmocka_unit_test(test_mp3_and_wav_variants),
         cmocka_unit_test(test_response_formats),
         cmocka_unit_test(test_wer_librivox),
+        cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_chat_stream_handshake),
         cmocka_unit_test(test_chat_relay),
         cmocka_unit_test(test_transcription_upstreams),
