@@ -16,6 +16,7 @@ packages=(
   libsqlite3-dev sqlite3
   pocketsphinx libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata
   libsndfile1-dev libsoxr-dev
+  curl jq
 )
 
 missing=()

@@ -33,6 +33,7 @@ int cmd_testmodel(int argc, char **argv);
 int cmd_gateway(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_up(int argc, char **argv);

@@ -19,6 +19,7 @@ static const veil_command commands[] = {
     {"transcribe", "speech to text through a verified gateway, encrypted end to end",
      cmd_transcribe},
     {"chat", "a chat completion through a verified gateway (--stream: token by token)", cmd_chat},
+    {"proxy", "the OpenAI API on loopback, sent through a verified gateway", cmd_proxy},
     {"audit", "re-check an audit bundle offline (audit verify FILE)", cmd_audit},
     {"demo", "the whole system on this machine: verify, transcribe, stop (SIMULATED TEE)",
      cmd_demo},
