@@ -2,6 +2,7 @@
 #ifndef VEIL_CLI_H
 #define VEIL_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "veil/result.h"
@@ -37,11 +38,41 @@ int cmd_proxy(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_up(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_rag(int argc, char **argv);
+int cmd_sanitize(int argc, char **argv);
 /* Client commands (cmd_transcribe.c): a verified client, audio, progress. */
 struct veil_client;
 struct veil_client_report;
 int cli_client_open(const char *gateway, const char *relay, const char *policy_path, int quiet,
                     struct veil_client **out, struct veil_client_report *rep);
+/* Where the client gets its keys: the gateway's attestation (DESIGN.md flow
+ * 2b, --gateway) and/or the KMS's configurations with receipts (flow 2a,
+ * --kms with --ledger-key; --ledger-state defaults to
+ * ${XDG_STATE_HOME:-~/.local/state}/veil/ledger-<log id>.json). */
+struct cli_client_args {
+    const char *gateway, *relay, *policy_path;
+    const char *kms, *kms_key, *ledger_key, *ledger_state;
+};
+enum { CLI_OPT_KMS = 0x1001, CLI_OPT_KMS_KEY, CLI_OPT_LEDGER_KEY, CLI_OPT_LEDGER_STATE };
+/* getopt_long entries for the flow-2a options. */
+// clang-format off
+#define CLI_CLIENT_KMS_OPTIONS                                                                     \
+    {"kms", required_argument, NULL, CLI_OPT_KMS},                                                 \
+    {"kms-key", required_argument, NULL, CLI_OPT_KMS_KEY},                                         \
+    {"ledger-key", required_argument, NULL, CLI_OPT_LEDGER_KEY},                                   \
+    {"ledger-state", required_argument, NULL, CLI_OPT_LEDGER_STATE}
+// clang-format on
+#define CLI_CLIENT_KMS_USAGE                                                                       \
+    "  --kms URL            also take the key configuration from the KMS, with ledger\n"           \
+    "                       receipts (needs --ledger-key; --gateway becomes optional)\n"           \
+    "  --kms-key NAME       the KMS's name of the OHTTP key (default gw)\n"                        \
+    "  --ledger-key FILE    the KMS ledger's public key (ledger.pub), pinned\n"                    \
+    "  --ledger-state FILE  the last tree head seen (default ~/.local/state/veil/...)\n"
+/* true when `opt` is one of CLI_OPT_KMS..., stored into a. */
+bool cli_client_kms_opt(int opt, const char *arg, struct cli_client_args *a);
+int cli_client_open_args(const struct cli_client_args *a, int quiet, struct veil_client **out,
+                         struct veil_client_report *rep);
 int cli_load_audio(const char *path, unsigned char **data, size_t *len);
 void cli_progress_done(void);
 

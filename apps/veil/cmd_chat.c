@@ -20,12 +20,14 @@
 
 static int usage(FILE *f, int code)
 {
-    fprintf(f, "usage: veil chat PROMPT --relay URL --gateway URL [--policy FILE] [--model M]\n"
+    fprintf(f, "usage: veil chat PROMPT --relay URL (--gateway URL | --kms URL --ledger-key F)\n"
+               "                 [--policy FILE] [--model M]\n"
                "                 [--stream] [--json]\n"
                "\n"
                "Verifies the gateway (as veil transcribe does), then asks the model. --stream\n"
                "prints tokens as they arrive (chunked OHTTP, server-sent events). Without\n"
                "--model the gateway's first chat model is used (GET /v1/models, encrypted).\n"
+               "\n" CLI_CLIENT_KMS_USAGE
                "Exit: 0 ok, 1 refused or an error answer, 2 usage, 3 protocol failure.\n");
     return code;
 }
@@ -144,30 +146,37 @@ out:
 
 int cmd_chat(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"relay", required_argument, NULL, 'r'},  {"gateway", required_argument, NULL, 'g'},
-        {"policy", required_argument, NULL, 'p'}, {"model", required_argument, NULL, 'm'},
-        {"stream", no_argument, NULL, 's'},       {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *relay = NULL, *gateway = NULL, *policy = NULL, *model = NULL;
+    static const struct option opts[] = {{"relay", required_argument, NULL, 'r'},
+                                         {"gateway", required_argument, NULL, 'g'},
+                                         {"policy", required_argument, NULL, 'p'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         {"stream", no_argument, NULL, 's'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         CLI_CLIENT_KMS_OPTIONS,
+                                         {NULL, 0, NULL, 0}};
+    struct cli_client_args ca = {0};
+    const char *model = NULL;
     bool stream = false, as_json = false;
     char picked[128];
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'r': relay = optarg; break;
-        case 'g': gateway = optarg; break;
-        case 'p': policy = optarg; break;
+        case 'r': ca.relay = optarg; break;
+        case 'g': ca.gateway = optarg; break;
+        case 'p': ca.policy_path = optarg; break;
         case 'm': model = optarg; break;
         case 's': stream = true; break;
         case 'j': as_json = true; break;
         case 'h': return usage(stdout, VEIL_EXIT_OK);
-        default: return usage(stderr, VEIL_EXIT_USAGE);
+        default:
+            if (!cli_client_kms_opt(c, optarg, &ca))
+                return usage(stderr, VEIL_EXIT_USAGE);
         }
     }
-    if (optind + 1 != argc || !relay || !gateway) {
-        fprintf(stderr, "veil chat: need PROMPT, --relay URL and --gateway URL\n");
+    if (optind + 1 != argc || !ca.relay || !(ca.gateway || ca.kms)) {
+        fprintf(stderr, "veil chat: need PROMPT, --relay URL and --gateway URL (or --kms)\n");
         return usage(stderr, VEIL_EXIT_USAGE);
     }
     veil_client *cl = NULL;
@@ -178,7 +187,7 @@ int cmd_chat(int argc, char **argv)
     struct sse s = {.as_json = as_json};
     veil_buf_init(&s.pending, MAX_SSE_EVENT);
     veil_buf_init(&s.all, 0);
-    int rc = rep ? cli_client_open(gateway, relay, policy, as_json, &cl, rep) : VEIL_EXIT_INTERNAL;
+    int rc = rep ? cli_client_open_args(&ca, as_json, &cl, rep) : VEIL_EXIT_INTERNAL;
     if (rc)
         goto out;
     if (!model) {

@@ -40,7 +40,9 @@
 #include "veil/app.h"
 #include "veil/client.h"
 #include "veil/http.h"
+#include "veil/hex.h"
 #include "veil/mem.h"
+#include "veil/rand.h"
 
 #define LIBRIVOX_WAV                                                                               \
     "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav"
@@ -268,7 +270,8 @@ struct stack {
     char gateway_url[256], relay_url[256];
     struct child gw, relay, kms;
     bool use_kms; /* the gateway's keys come from a KMS by attestation */
-    char kms_url[128];
+    bool kms_hsm; /* its root key is in a SoftHSM2 token (else a 0600 file) */
+    char kms_url[128], kms_admin_url[128], ledger_key[PATH_CAP], ledger_state[PATH_CAP];
     uint64_t bytes_up, bytes_down;
     bool quiet;
     const char *models[MAX_MODELS]; /* --model NAME=BACKEND, passed to the gateway */
@@ -323,38 +326,110 @@ static int kms_admin(const char *admin, const char *token, const char *path, con
     return ok ? 0 : -1;
 }
 
-/* The KMS (DESIGN.md flow 1): init with a file root key (no HSM in the demo),
- * serve on port 0, then an OHTTP key "gw" whose release policy and reference
- * values admit exactly the measurement the client's policy admits. */
-static int kms_up(struct stack *s)
+#define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define SOFTHSM_UTIL "/usr/bin/softhsm2-util"
+
+/* A private SoftHSM2 token for the KMS's root key (what scripts/softhsm-setup.sh
+ * does): DIR/hsm/softhsm2.conf (exported as SOFTHSM2_CONF to the children),
+ * a token "veil-kms" with random PINs, the user PIN in DIR/hsm/pin (0600).
+ * Returns false, changing nothing, when SoftHSM2 is not installed. The PINs
+ * pass softhsm2-util's command line once: acceptable for a throw-away demo
+ * token, not for a real HSM. */
+static bool hsm_setup(struct stack *s, char *pin_file, size_t cap)
 {
-    char state[PATH_CAP], root[PATH_CAP], tokf[PATH_CAP], log[PATH_CAP + 32], body[512];
-    char admin[128], token[128];
+    char dir[PATH_CAP], conf[PATH_CAP + 32], text[PATH_CAP + 160], log[PATH_CAP + 32];
+    char pin[33], so_pin[33];
+    uint8_t rnd[32];
     veil_buf out;
-    json_t *ev = NULL;
-    int rc = -1;
+    bool ok = false;
+    if (access(SOFTHSM_MODULE, R_OK) != 0 || access(SOFTHSM_UTIL, X_OK) != 0)
+        return false;
+    snprintf(dir, sizeof dir, "%s/hsm", s->dir);
+    snprintf(conf, sizeof conf, "%s/tokens", dir);
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || (mkdir(conf, 0700) != 0 && errno != EEXIST))
+        return false;
+    int n = snprintf(text, sizeof text,
+                     "directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
+                     "log.level = ERROR\nslots.removable = false\n",
+                     dir);
+    snprintf(conf, sizeof conf, "%s/softhsm2.conf", dir);
+    if (cli_write_file(conf, text, (size_t)n, 0600) != 0 || setenv("SOFTHSM2_CONF", conf, 1) != 0 ||
+        !veil_ok(veil_random_bytes(rnd, sizeof rnd)))
+        return false;
+    veil_hex_encode(rnd, 16, pin);
+    veil_hex_encode(rnd + 16, 16, so_pin);
+    snprintf(log, sizeof log, "%s/softhsm-init.log", s->dir);
+    snprintf(pin_file, cap, "%s/pin", dir);
+    char *init[] = {SOFTHSM_UTIL, "--init-token", "--free", "--label", "veil-kms",
+                    "--so-pin",   so_pin,         "--pin",  pin,       NULL};
+    veil_buf_init(&out, MAX_LINE_BUF);
+    ok = run_capture(init, log, &out, 60000) == 0 && cli_write_file(pin_file, pin, 32, 0600) == 0;
+    veil_buf_free(&out);
+    veil_wipe(pin, sizeof pin);
+    veil_wipe(so_pin, sizeof so_pin);
+    veil_wipe(rnd, sizeof rnd);
+    if (!ok)
+        unsetenv("SOFTHSM2_CONF");
+    return ok;
+}
+
+/* veil kms init: the root key in a SoftHSM2 token when SoftHSM2 is
+ * installed, else in a 0600 file; the admin token into `token`. */
+static int kms_init(struct stack *s, char *state, char *token, size_t cap)
+{
+    char root[PATH_CAP], tokf[PATH_CAP], log[PATH_CAP + 32], pin_file[PATH_CAP];
+    veil_buf out;
     size_t n = 0;
     char *tok = NULL;
-    veil_buf_init(&out, MAX_LINE_BUF);
-    snprintf(state, sizeof state, "%s/kms", s->dir);
+    int rc = -1;
     snprintf(root, sizeof root, "%s/kms-root.key", s->dir);
     snprintf(tokf, sizeof tokf, "%s/kms-admin-token", s->dir);
-    say(s,
-        "[2b]  key management service       $ veil kms init --state %s --root-key-file "
-        "...; veil kms serve\n",
-        state);
     snprintf(log, sizeof log, "%s/kms-init.log", s->dir);
-    char *init[] = {
+    s->kms_hsm = hsm_setup(s, pin_file, sizeof pin_file);
+    say(s, "[2b]  key management service       $ veil kms init --state %s %s; veil kms serve\n",
+        state,
+        s->kms_hsm ? "--hsm-token veil-kms --hsm-pin-file ...   (root key in SoftHSM2)"
+                   : "--root-key-file ...   (SoftHSM2 not installed: root key in a 0600 file)");
+    char *with_hsm[] = {s->self,    "kms",
+                        "init",     "--state",
+                        state,      "--hsm-token",
+                        "veil-kms", "--hsm-pin-file",
+                        pin_file,   "--admin-token-file",
+                        tokf,       "--json",
+                        NULL};
+    char *with_file[] = {
         s->self, "kms",    "init", "--state", state, "--root-key-file", root, "--admin-token-file",
         tokf,    "--json", NULL};
-    if (run_capture(init, log, &out, 120000) != 0 || !(tok = cli_read_file(tokf, &n, 4096)) ||
-        n >= sizeof token) {
+    veil_buf_init(&out, MAX_LINE_BUF);
+    if (run_capture(s->kms_hsm ? with_hsm : with_file, log, &out, 120000) != 0 ||
+        !(tok = cli_read_file(tokf, &n, 4096)) || n >= cap) {
         fprintf(stderr, "veil demo: veil kms init failed (log: %s)\n", log);
         goto out;
     }
     memcpy(token, tok, n);
     token[n] = '\0';
     token[strcspn(token, "\r\n")] = '\0';
+    rc = 0;
+out:
+    veil_free_wiped(tok, n);
+    veil_buf_free(&out);
+    return rc;
+}
+
+/* The KMS (DESIGN.md flow 1): init (above), serve on port 0, then an OHTTP
+ * key "gw" whose release policy and reference values admit exactly the
+ * measurement the client's policy admits. */
+static int kms_up(struct stack *s)
+{
+    char state[PATH_CAP], body[512];
+    char admin[128], token[128];
+    json_t *ev = NULL;
+    int rc = -1;
+    snprintf(state, sizeof state, "%s/kms", s->dir);
+    snprintf(s->ledger_key, sizeof s->ledger_key, "%s/kms/ledger.pub", s->dir);
+    snprintf(s->ledger_state, sizeof s->ledger_state, "%s/client-ledger-state.json", s->dir);
+    if (kms_init(s, state, token, sizeof token) != 0)
+        goto out;
     s->kms = (struct child){.name = "kms", .out = -1};
     snprintf(s->kms.log, sizeof s->kms.log, "%s/kms.log", s->dir);
     veil_buf_init(&s->kms.lines, MAX_LINE_BUF);
@@ -370,6 +445,7 @@ static int kms_up(struct stack *s)
              (int)json_integer_value(json_object_get(ev, "port")));
     snprintf(admin, sizeof admin, "http://127.0.0.1:%d",
              (int)json_integer_value(json_object_get(ev, "admin_port")));
+    snprintf(s->kms_admin_url, sizeof s->kms_admin_url, "%s", admin);
     snprintf(body, sizeof body, "{\"measurements\":[\"%s\"],\"trusted_simulated_roots\":[\"%s\"]}",
              s->measurement, s->ark);
     if (kms_admin(admin, token, "/admin/keys/gw", "{\"type\":\"ohttp\",\"suites\":[\"x25519\"]}") ||
@@ -378,16 +454,12 @@ static int kms_up(struct stack *s)
                   "{\"allOf\":[{\"claim\":\"sev-snp.ear.status\",\"in\":[\"affirming\","
                   "\"warning\"]},{\"claim\":\"sev-snp.veil.claims.debug\",\"equals\":false}]}"))
         goto out;
-    say(s,
-        "      %s: key 'gw' released only to the measurement above (file root key: no HSM "
-        "in the demo)\n",
-        s->kms_url);
+    say(s, "      %s: key 'gw' released only to the measurement above; ledger key %s\n", s->kms_url,
+        s->ledger_key);
     rc = 0;
 out:
     json_decref(ev);
-    veil_free_wiped(tok, n);
     veil_wipe(token, sizeof token);
-    veil_buf_free(&out);
     return rc;
 }
 
@@ -570,8 +642,15 @@ static int transcribe(struct stack *s, const char *file, bool as_json)
     if (rc)
         goto out;
 
-    say(s, "[5/6] verifying the gateway        fresh nonce -> evidence -> policy\n");
-    rc = cli_client_open(s->gateway_url, s->relay_url, s->policy, 1, &c, rep);
+    say(s, "[5/6] verifying the gateway        fresh nonce -> evidence -> policy%s\n",
+        s->use_kms ? "; KMS receipts -> pinned ledger key" : "");
+    struct cli_client_args ca = {.gateway = s->gateway_url,
+                                 .relay = s->relay_url,
+                                 .policy_path = s->policy,
+                                 .kms = s->use_kms ? s->kms_url : NULL,
+                                 .ledger_key = s->ledger_key,
+                                 .ledger_state = s->ledger_state};
+    rc = cli_client_open_args(&ca, 1, &c, rep);
     if (veil_ok(veil_client_report_text(rep, &text)))
         say(s, "%.*s", (int)text.len, (const char *)text.data);
     if (rc) {
@@ -621,6 +700,8 @@ static int transcribe(struct stack *s, const char *file, bool as_json)
             (json_int_t)a.bytes_sent, "client_bytes_received", (json_int_t)a.bytes_received);
         if (out)
             json_object_set_new(out, "keys", json_string(s->use_kms ? "kms" : "standalone"));
+        if (out && s->use_kms)
+            json_object_set_new(out, "kms_root", json_string(s->kms_hsm ? "softhsm2" : "file"));
         char *str = out ? veil_json_dump(out) : NULL;
         printf("%s\n", str ? str : "{}");
         veil_free(str);
@@ -645,6 +726,16 @@ static int transcribe(struct stack *s, const char *file, bool as_json)
                             "gateway's evidence"
                           : "made inside the gateway at start; never left it",
                (unsigned long long)s->bytes_up, (unsigned long long)s->bytes_down);
+        if (s->use_kms)
+            printf("  receipt      %u ledger receipts (key configuration, release policy,\n"
+                   "               reference values) verify against the pinned ledger key\n"
+                   "               %s (log %s, tree size %llu)\n"
+                   "  KMS          root key in %s; its reference values admit only what\n"
+                   "               your policy admits\n",
+                   rep->kms_receipts, s->ledger_key, rep->kms_log_id,
+                   (unsigned long long)rep->kms_tree_size,
+                   s->kms_hsm ? "a SoftHSM2 token (PKCS#11)"
+                              : "a 0600 file (SoftHSM2 not installed)");
     }
     rc = VEIL_EXIT_OK;
 out:
@@ -760,14 +851,16 @@ out:
 static int usage(FILE *f, int code)
 {
     fprintf(f,
-            "usage: veil demo [FILE] [--json] [--state DIR] [--kms] [--model NAME=BACKEND]...\n"
+            "usage: veil demo [FILE] [--json] [--state DIR] [--no-kms] [--model NAME=BACKEND]...\n"
             "       veil demo --local FILE [--json]\n"
-            "       veil up [--state DIR] [--json] [--kms] [--model NAME=BACKEND]...\n"
+            "       veil up [--state DIR] [--json] [--no-kms] [--model NAME=BACKEND]...\n"
             "\n"
             "demo  builds the whole system on this machine on loopback ports (a SIMULATED\n"
-            "      secure processor, the gateway launched inside it, a relay), verifies the\n"
-            "      gateway's attestation against a policy that admits exactly this veil\n"
-            "      binary's measurement, transcribes FILE (default: pocketsphinx-testdata's\n"
+            "      secure processor, the KMS, the gateway launched inside the TEE and given\n"
+            "      its key by the KMS after attestation, a relay), verifies the gateway's\n"
+            "      attestation against a policy that admits exactly this veil binary's\n"
+            "      measurement and the KMS's ledger receipts, transcribes FILE (default: "
+            "pocketsphinx-testdata's\n"
             "      LibriVox sample) through the relay, prints the transcript and what was\n"
             "      verified, and stops everything it started.\n"
             "      --local FILE: transcribe with the inner application alone, in this\n"
@@ -779,8 +872,10 @@ static int usage(FILE *f, int code)
             "verification code on a machine without SEV-SNP. --state DIR keeps the state\n"
             "(default: a temporary directory, removed at the end). --model is passed to\n"
             "`veil gateway` (e.g. chat=openai:http://127.0.0.1:8080/v1 for `veil chat`).\n"
-            "--kms: also run `veil kms` (file root key) and have the gateway obtain its\n"
-            "OHTTP key from it by attestation instead of making one (DESIGN.md flow 1).\n"
+            "The KMS's root key is in a SoftHSM2 token when softhsm2 is installed (else a\n"
+            "0600 file). --no-kms: no KMS; the gateway makes its own key and the client\n"
+            "relies on its attestation alone (flow 2b). --kms is the default (kept for\n"
+            "old scripts).\n"
             "Exit: 0 ok, 1 verification or transcription failed, 4 internal, 130 interrupted.\n");
     return code;
 }
@@ -800,13 +895,11 @@ static void install_signals(void)
 static int parse(int argc, char **argv, const char **state, const char **local_file, bool *as_json,
                  struct stack *s)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"state", required_argument, NULL, 's'},
-                                         {"local", required_argument, NULL, 'l'},
-                                         {"model", required_argument, NULL, 'm'},
-                                         {"kms", no_argument, NULL, 'k'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},        {"state", required_argument, NULL, 's'},
+        {"local", required_argument, NULL, 'l'}, {"model", required_argument, NULL, 'm'},
+        {"kms", no_argument, NULL, 'k'},         {"no-kms", no_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -815,6 +908,7 @@ static int parse(int argc, char **argv, const char **state, const char **local_f
         case 's': *state = optarg; break;
         case 'l': *local_file = optarg; break;
         case 'k': s->use_kms = true; break;
+        case 'K': s->use_kms = false; break;
         case 'm':
             if (s->n_models == MAX_MODELS || !strchr(optarg, '=')) {
                 fprintf(stderr, "veil: --model wants NAME=BACKEND (at most %d)\n", MAX_MODELS);
@@ -833,7 +927,7 @@ int cmd_demo(int argc, char **argv)
 {
     const char *state = NULL, *local_file = NULL;
     bool as_json = false;
-    struct stack s = {.gw = {.out = -1}, .relay = {.out = -1}, .kms = {.out = -1}};
+    struct stack s = {.gw = {.out = -1}, .relay = {.out = -1}, .kms = {.out = -1}, .use_kms = true};
     int rc = parse(argc, argv, &state, &local_file, &as_json, &s);
     if (rc)
         return rc < 0 ? VEIL_EXIT_OK : rc;
@@ -871,7 +965,7 @@ int cmd_up(int argc, char **argv)
 {
     const char *state = NULL, *local_file = NULL;
     bool as_json = false;
-    struct stack s = {.gw = {.out = -1}, .relay = {.out = -1}, .kms = {.out = -1}};
+    struct stack s = {.gw = {.out = -1}, .relay = {.out = -1}, .kms = {.out = -1}, .use_kms = true};
     int rc = parse(argc, argv, &state, &local_file, &as_json, &s);
     if (rc)
         return rc < 0 ? VEIL_EXIT_OK : rc;
@@ -884,17 +978,30 @@ int cmd_up(int argc, char **argv)
     if (rc == VEIL_EXIT_OK) {
         const char *audio = default_audio();
         if (as_json) {
-            printf("{\"event\":\"ready\",\"gateway_url\":\"%s\",\"relay_url\":\"%s\","
-                   "\"policy\":\"%s\",\"state\":\"%s\"}\n",
-                   s.gateway_url, s.relay_url, s.policy, s.dir);
+            json_t *j =
+                json_pack("{s:s,s:s,s:s,s:s,s:s}", "event", "ready", "gateway_url", s.gateway_url,
+                          "relay_url", s.relay_url, "policy", s.policy, "state", s.dir);
+            if (j && s.use_kms) {
+                json_object_set_new(j, "kms_url", json_string(s.kms_url));
+                json_object_set_new(j, "kms_admin_url", json_string(s.kms_admin_url));
+                json_object_set_new(j, "ledger_key", json_string(s.ledger_key));
+                json_object_set_new(j, "kms_root", json_string(s.kms_hsm ? "softhsm2" : "file"));
+            }
+            char *line = j ? veil_json_dump(j) : NULL;
+            printf("%s\n", line ? line : "{\"event\":\"ready\"}");
+            veil_free(line);
+            json_decref(j);
         } else {
-            printf("\nready. gateway %s   relay %s\ntry:\n"
-                   "  veil transcribe %s \\\n    --relay %s --gateway %s \\\n    --policy %s\n"
-                   "  veil chat \"hello\" --relay %s --gateway %s --policy %s --stream\n"
-                   "    (needs a chat model: veil up --model NAME=openai:URL)\n"
-                   "Ctrl-C stops everything.\n",
-                   s.gateway_url, s.relay_url, audio ? audio : "FILE.wav", s.relay_url,
-                   s.gateway_url, s.policy, s.relay_url, s.gateway_url, s.policy);
+            printf(
+                "\nready. gateway %s   relay %s\ntry:\n"
+                "  veil transcribe %s \\\n    --relay %s --gateway %s \\\n    --policy %s%s%s%s%s\n"
+                "  veil chat \"hello\" --relay %s --gateway %s --policy %s --stream\n"
+                "    (needs a chat model: veil up --model NAME=openai:URL)\n"
+                "Ctrl-C stops everything.\n",
+                s.gateway_url, s.relay_url, audio ? audio : "FILE.wav", s.relay_url, s.gateway_url,
+                s.policy, s.use_kms ? " \\\n    --kms " : "", s.use_kms ? s.kms_url : "",
+                s.use_kms ? " --ledger-key " : "", s.use_kms ? s.ledger_key : "", s.relay_url,
+                s.gateway_url, s.policy);
         }
         fflush(stdout);
         /* Serve until a signal, or until a child dies (then say which). */

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "cli.h"
 #include "veil/client.h"
 #include "veil/mem.h"
+#include "veil/sign.h"
 
 #define MAX_AUDIO ((size_t)25 << 20)
 #define MAX_POLICY ((size_t)256 << 10)
@@ -70,57 +72,131 @@ void cli_progress_done(void)
 
 /* ---- shared: a verified client -------------------------------------------------------- */
 
+bool cli_client_kms_opt(int opt, const char *arg, struct cli_client_args *a)
+{
+    switch (opt) {
+    case CLI_OPT_KMS: a->kms = arg; return true;
+    case CLI_OPT_KMS_KEY: a->kms_key = arg; return true;
+    case CLI_OPT_LEDGER_KEY: a->ledger_key = arg; return true;
+    case CLI_OPT_LEDGER_STATE: a->ledger_state = arg; return true;
+    default: return false;
+    }
+}
+
+/* ${XDG_STATE_HOME:-$HOME/.local/state}/veil/ledger-<thumbprint>.json, the
+ * directories made (0700) as needed: one state per log. */
+static int default_ledger_state(const char *pem, char *out, size_t cap)
+{
+    veil_sign_key *k = NULL;
+    char thumb[44], dir[900];
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    if (!veil_ok(veil_sign_key_from_pem((const uint8_t *)pem, strlen(pem), &k)) ||
+        !veil_ok(veil_sign_key_thumbprint(k, thumb))) {
+        veil_sign_key_free(k);
+        fprintf(stderr, "veil: --ledger-key is not a P-384 public key (PEM)\n");
+        return VEIL_EXIT_INPUT;
+    }
+    veil_sign_key_free(k);
+    if (xdg && xdg[0])
+        snprintf(dir, sizeof dir, "%s", xdg);
+    else if (home && home[0])
+        snprintf(dir, sizeof dir, "%s/.local/state", home);
+    else {
+        fprintf(stderr, "veil: no $HOME: give --ledger-state FILE\n");
+        return VEIL_EXIT_USAGE;
+    }
+    size_t n = strlen(dir);
+    snprintf(dir + n, sizeof dir - n, "/veil");
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            (void)mkdir(dir, 0700);
+            *p = '/';
+        }
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "veil: cannot create %s: %s\n", dir, strerror(errno));
+        return VEIL_EXIT_INPUT;
+    }
+    int w = snprintf(out, cap, "%s/ledger-%s.json", dir, thumb);
+    return w > 0 && (size_t)w < cap ? VEIL_EXIT_OK : VEIL_EXIT_USAGE;
+}
+
 int cli_client_open(const char *gateway, const char *relay, const char *policy_path, int quiet,
                     struct veil_client **out, struct veil_client_report *rep)
 {
-    size_t n = 0;
-    char *policy = NULL;
+    struct cli_client_args a = {.gateway = gateway, .relay = relay, .policy_path = policy_path};
+    return cli_client_open_args(&a, quiet, out, rep);
+}
+
+static int client_verify(veil_client_opts *o, int quiet, veil_client **out, veil_client_report *rep)
+{
     veil_client *c = NULL;
     veil_buf text;
+    veil_buf_init(&text, 0);
+    o->progress = !quiet && isatty(2) ? show_progress : NULL;
+    o->progress_ctx = &g_progress;
+    veil_result r = veil_client_new(o, &c);
+    if (!veil_ok(r)) {
+        cli_error("client", r);
+        return cli_exit_for(r);
+    }
+    r = veil_client_verify(c, rep);
+    if (!quiet && veil_ok(veil_client_report_text(rep, &text)))
+        fprintf(stderr, "%.*s", (int)text.len, (const char *)text.data);
+    veil_buf_free(&text);
+    if (!veil_ok(r)) {
+        fprintf(stderr, "veil: refusing to send anything: %s\n", r.msg);
+        veil_client_free(c);
+        return VEIL_EXIT_FAILED;
+    }
+    if (!quiet && rep->simulated)
+        fprintf(stderr, "WARNING: the TEE is SIMULATED: it gives no confidentiality (for tests "
+                        "and demos only)\n");
+    *out = c;
+    return VEIL_EXIT_OK;
+}
+
+int cli_client_open_args(const struct cli_client_args *a, int quiet, struct veil_client **out,
+                         struct veil_client_report *rep)
+{
+    size_t n = 0, kn = 0;
+    char *policy = NULL, *ledger_key = NULL, state[1024];
+    const char *policy_path = a->policy_path ? a->policy_path : getenv("VEIL_POLICY");
     int rc = VEIL_EXIT_INPUT;
     *out = NULL;
-    veil_buf_init(&text, 0);
-    if (!policy_path)
-        policy_path = getenv("VEIL_POLICY");
     if (!policy_path) {
         fprintf(stderr, "veil: need --policy FILE: the reference values you accept (the "
                         "gateway's measurement and the roots you trust; docs/policy.md), or "
                         "$VEIL_POLICY\n");
         return VEIL_EXIT_USAGE;
     }
+    if (a->kms && !a->ledger_key) {
+        fprintf(stderr, "veil: --kms needs --ledger-key FILE: the KMS ledger's public key, "
+                        "obtained out of band (the KMS state's ledger.pub)\n");
+        return VEIL_EXIT_USAGE;
+    }
     policy = cli_read_file(policy_path, &n, MAX_POLICY);
     if (!policy)
         goto out;
-    veil_client_opts o = {.gateway_url = gateway,
-                          .relay_url = relay,
-                          .policy_json = policy,
-                          .policy_len = n,
-                          .progress = !quiet && isatty(2) ? show_progress : NULL,
-                          .progress_ctx = &g_progress};
-    veil_result r = veil_client_new(&o, &c);
-    if (!veil_ok(r)) {
-        cli_error("client", r);
-        rc = cli_exit_for(r);
-        goto out;
+    veil_client_opts o = {
+        .gateway_url = a->gateway, .relay_url = a->relay, .policy_json = policy, .policy_len = n};
+    if (a->kms) {
+        if (!(ledger_key = cli_read_file(a->ledger_key, &kn, 64 << 10)))
+            goto out;
+        if (a->ledger_state)
+            snprintf(state, sizeof state, "%s", a->ledger_state);
+        else if ((rc = default_ledger_state(ledger_key, state, sizeof state)) != 0)
+            goto out;
+        o.kms_url = a->kms;
+        o.kms_key = a->kms_key;
+        o.ledger_key_pem = ledger_key;
+        o.state_file = state;
     }
-    r = veil_client_verify(c, rep);
-    if (!quiet && veil_ok(veil_client_report_text(rep, &text)))
-        fprintf(stderr, "%.*s", (int)text.len, (const char *)text.data);
-    if (!veil_ok(r)) {
-        fprintf(stderr, "veil: refusing to send anything: %s\n", r.msg);
-        rc = VEIL_EXIT_FAILED;
-        goto out;
-    }
-    if (!quiet && rep->simulated)
-        fprintf(stderr, "WARNING: the TEE is SIMULATED: it gives no confidentiality (for tests "
-                        "and demos only)\n");
-    *out = c;
-    c = NULL;
-    rc = VEIL_EXIT_OK;
+    rc = client_verify(&o, quiet, out, rep);
 out:
-    veil_client_free(c);
     veil_free(policy);
-    veil_buf_free(&text);
+    veil_free(ledger_key);
     return rc;
 }
 
@@ -183,8 +259,9 @@ int cli_load_audio(const char *path, unsigned char **data, size_t *len)
 static int usage(FILE *f, int code)
 {
     fprintf(f,
-            "usage: veil transcribe FILE --relay URL --gateway URL [--policy FILE]\n"
-            "                       [--language xx] [--response-format json|text|verbose_json]\n"
+            "usage: veil transcribe FILE --relay URL (--gateway URL | --kms URL --ledger-key F)\n"
+            "                       [--policy FILE] [--language xx] [--response-format "
+            "json|text|verbose_json]\n"
             "                       [--model M] [--json] [--audit FILE] [--quiet]\n"
             "\n"
             "Verifies the gateway's attestation against --policy (the measurement and roots\n"
@@ -194,7 +271,8 @@ static int usage(FILE *f, int code)
             "\n"
             "  --relay URL      the Oblivious HTTP relay (it sees your address, not your data)\n"
             "  --gateway URL    the gateway's base URL (keys and attestation are fetched there)\n"
-            "  --audit FILE     write an offline audit bundle (check it: veil audit verify FILE)\n"
+            "  --audit FILE     write an offline audit bundle (check it: veil audit verify "
+            "FILE)\n" CLI_CLIENT_KMS_USAGE
             "  --json           one JSON object: transcript, response and what was verified\n"
             "Exit: 0 ok, 1 verification refused or the gateway answered an error, 2 usage,\n"
             "3 unreadable input or protocol failure, 4 internal.\n");
@@ -262,17 +340,19 @@ int cmd_transcribe(int argc, char **argv)
                                          {"json", no_argument, NULL, 'j'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
+                                         CLI_CLIENT_KMS_OPTIONS,
                                          {NULL, 0, NULL, 0}};
-    const char *relay = NULL, *gateway = NULL, *policy = NULL, *audit = NULL;
+    struct cli_client_args ca = {0};
+    const char *audit = NULL;
     veil_client_transcription t = {0};
     bool as_json = false, quiet = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'r': relay = optarg; break;
-        case 'g': gateway = optarg; break;
-        case 'p': policy = optarg; break;
+        case 'r': ca.relay = optarg; break;
+        case 'g': ca.gateway = optarg; break;
+        case 'p': ca.policy_path = optarg; break;
         case 'l': t.language = optarg; break;
         case 'f': t.response_format = optarg; break;
         case 'm': t.model = optarg; break;
@@ -280,11 +360,13 @@ int cmd_transcribe(int argc, char **argv)
         case 'j': as_json = true; break;
         case 'q': quiet = true; break;
         case 'h': return usage(stdout, VEIL_EXIT_OK);
-        default: return usage(stderr, VEIL_EXIT_USAGE);
+        default:
+            if (!cli_client_kms_opt(c, optarg, &ca))
+                return usage(stderr, VEIL_EXIT_USAGE);
         }
     }
-    if (optind + 1 != argc || !relay || !gateway) {
-        fprintf(stderr, "veil transcribe: need FILE, --relay URL and --gateway URL\n");
+    if (optind + 1 != argc || !ca.relay || !(ca.gateway || ca.kms)) {
+        fprintf(stderr, "veil transcribe: need FILE, --relay URL and --gateway URL (or --kms)\n");
         return usage(stderr, VEIL_EXIT_USAGE);
     }
     if (t.response_format && strcmp(t.response_format, "json") &&
@@ -303,7 +385,7 @@ int cmd_transcribe(int argc, char **argv)
     int rc = rep ? cli_load_audio(file, &audio, &audio_len) : VEIL_EXIT_INTERNAL;
     if (rc)
         goto out;
-    rc = cli_client_open(gateway, relay, policy, quiet || as_json, &cl, rep);
+    rc = cli_client_open_args(&ca, quiet || as_json, &cl, rep);
     if (rc) {
         if (as_json && veil_ok(veil_client_report_json(rep, &bundle)))
             printf("{\"status\":0,\"verification\":%.*s}\n", (int)bundle.len,

@@ -66,6 +66,18 @@ void veil_snp_policy_default(veil_snp_policy *p);
  * an error too (a typo must not silently weaken a policy). */
 VEIL_MUST_USE veil_result veil_snp_policy_parse(const char *json, size_t len, veil_snp_policy *out);
 
+/* Does `outer` accept everything `inner` accepts? A client uses it to check
+ * that a KMS's reference values release keys only to TEEs the client itself
+ * would accept (DESIGN.md flow 2a). Each constraint of `outer` must be at
+ * least as strict in `inner`: measurements, ID and author keys and trusted
+ * simulated roots a subset (a non-empty list in outer needs a non-empty list
+ * in inner), minimum TCB at least outer's, debug / migration agent / SMT
+ * allowed only where outer allows them, VMPLs a subset, host data equal.
+ * report_data and verification_time are per request and ignored. On false,
+ * `why` (may be NULL) names the first looser member. */
+bool veil_snp_policy_within(const veil_snp_policy *inner, const veil_snp_policy *outer, char *why,
+                            size_t why_cap);
+
 /* Appraise a report that veil_snp_verify found authentic; records SIMULATED,
  * MEASUREMENT, TCB, DEBUG, POLICY, VMPL, REPORT_DATA, HOST_DATA, ID_KEY and
  * AUTHOR_KEY (those the policy constrains) into v. */

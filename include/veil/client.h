@@ -53,16 +53,25 @@ typedef void (*veil_client_progress_fn)(void *ctx, veil_client_phase phase, uint
 
 typedef struct veil_client_opts {
     const char *gateway_url;   /* the gateway's base URL (keys, attestation), e.g.
-                                  "http://127.0.0.1:8080"; required */
+                                  "http://127.0.0.1:8080"; required unless kms_url is set */
     const char *relay_url;     /* where encapsulated requests are POSTed; NULL = the
                                   gateway's /gateway directly (no relay: the gateway
                                   then sees this machine's address) */
     const char *policy_json;   /* the reference values (docs/policy.md); required */
     size_t policy_len;         /* 0: strlen(policy_json) */
     int64_t verification_time; /* 0: now */
-    /* Flow 2a (KMS key configurations with ledger receipts): not implemented
-     * by this client yet; setting kms_url is refused (fail closed). */
+    /* Flow 2a (docs/client.md): key configurations from the KMS with ledger
+     * receipts. kms_url set: GET <kms_url>/v1/keys/<kms_key>/config; every
+     * receipt must verify against ledger_key_pem (the KMS's ledger.pub,
+     * pinned out of band), be bound to exactly the configuration, release
+     * policy and reference values used; the KMS's reference values must
+     * admit only TEEs policy_json admits; and the tree heads must extend the
+     * one saved in state_file (required; created when missing). With a
+     * gateway_url too, both flows run and requests go only to a configuration
+     * that is both attested and receipted; without one, relay_url is
+     * required and the receipted configurations are used. */
     const char *kms_url;
+    const char *kms_key; /* the KMS's name of the OHTTP key; NULL = "gw" */
     const char *ledger_key_pem;
     const char *state_file;
     unsigned connect_timeout_ms;      /* 0 = 10 000 */
@@ -94,6 +103,11 @@ typedef struct veil_client_report {
     unsigned key_id;          /* the attested configuration requests use */
     char suite[96];           /* "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM" */
     int64_t verified_at;      /* unix seconds */
+    /* flow 2a; empty / 0 when the KMS was not used */
+    char kms_log_id[44];        /* the pinned ledger key's JWK thumbprint */
+    uint64_t kms_tree_size;     /* the largest tree head accepted */
+    char kms_policy_sha256[65]; /* SHA-256 of the release policy's ledger entry */
+    unsigned kms_receipts;      /* receipts verified */
     size_t n_checks;
     struct {
         char name[24];

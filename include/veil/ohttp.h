@@ -55,6 +55,9 @@ VEIL_MUST_USE veil_result veil_ohttp_keyconfig_decode(const uint8_t *p, size_t n
                                                       veil_ohttp_keyconfig *out);
 VEIL_MUST_USE veil_result veil_ohttp_keyconfig_encode(const veil_ohttp_keyconfig *cfg,
                                                       veil_buf *out);
+/* The same configuration: key id, KEM, public key and algorithm list (in
+ * order). Public values: not constant time. */
+bool veil_ohttp_keyconfig_equal(const veil_ohttp_keyconfig *a, const veil_ohttp_keyconfig *b);
 /* A config for `key` (its KEM and public key) offering `algs`. */
 VEIL_MUST_USE veil_result veil_ohttp_keyconfig_for_key(uint8_t key_id, const veil_hpke_key *key,
                                                        const veil_ohttp_symalg *algs, size_t n_algs,

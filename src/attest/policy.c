@@ -6,6 +6,7 @@
 #include "crypto/digest.h"
 #include "veil/appraise.h"
 #include "veil/hex.h"
+#include "veil/mem.h"
 #include "veil/timeutil.h"
 
 void veil_snp_policy_default(veil_snp_policy *p)
@@ -162,4 +163,80 @@ veil_result veil_snp_policy_parse(const char *json, size_t len, veil_snp_policy 
         veil_snp_policy_default(out);
     }
     return r;
+}
+
+/* ---- containment (veil_snp_policy_within) -------------------------------------------------- */
+
+static bool digest_listed(const uint8_t *d, size_t len, const uint8_t (*list)[48], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (veil_ct_equal(d, list[i], len))
+            return true;
+    return false;
+}
+
+/* Every one of inner's values is in outer's list; an empty outer list
+ * constrains nothing, an empty inner list under a non-empty outer one
+ * admits what outer refuses. */
+static bool list_within(const uint8_t (*in)[48], size_t n_in, const uint8_t (*out)[48],
+                        size_t n_out, size_t len)
+{
+    if (n_out == 0)
+        return true;
+    if (n_in == 0)
+        return false;
+    for (size_t i = 0; i < n_in; i++)
+        if (!digest_listed(in[i], len, out, n_out))
+            return false;
+    return true;
+}
+
+static bool roots_within(const veil_snp_policy *in, const veil_snp_policy *out)
+{
+    for (size_t i = 0; i < in->n_sim_roots; i++) {
+        bool found = false;
+        for (size_t j = 0; j < out->n_sim_roots && !found; j++)
+            found = veil_ct_equal(in->sim_roots[i], out->sim_roots[j], 32);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static const char *policy_looser_member(const veil_snp_policy *in, const veil_snp_policy *out)
+{
+    if (!list_within(in->measurements, in->n_measurements, out->measurements, out->n_measurements,
+                     48))
+        return "measurements";
+    if (out->have_min_tcb &&
+        (!in->have_min_tcb || !veil_snp_tcb_at_least(&in->min_tcb, &out->min_tcb)))
+        return "min_tcb";
+    if (in->allow_debug && !out->allow_debug)
+        return "allow_debug";
+    if (in->allow_migration_agent && !out->allow_migration_agent)
+        return "allow_migration_agent";
+    if (in->allow_smt && !out->allow_smt)
+        return "allow_smt";
+    if ((in->vmpl_mask & ~out->vmpl_mask) != 0)
+        return "vmpl";
+    if (out->have_host_data &&
+        (!in->have_host_data || !veil_ct_equal(in->host_data, out->host_data, 32)))
+        return "host_data";
+    if (!list_within(in->id_key_digests, in->n_id_keys, out->id_key_digests, out->n_id_keys, 48))
+        return "id_key_digests";
+    if (!list_within(in->author_key_digests, in->n_author_keys, out->author_key_digests,
+                     out->n_author_keys, 48))
+        return "author_key_digests";
+    if (!roots_within(in, out))
+        return "trusted_simulated_roots";
+    return NULL;
+}
+
+bool veil_snp_policy_within(const veil_snp_policy *inner, const veil_snp_policy *outer, char *why,
+                            size_t why_cap)
+{
+    const char *m = policy_looser_member(inner, outer);
+    if (m && why && why_cap)
+        snprintf(why, why_cap, "%s", m);
+    return m == NULL;
 }

@@ -13,6 +13,7 @@
 #include "veil/client.h"
 #include "veil/http.h"
 #include "veil/ohttp.h"
+#include "veil/sign.h"
 
 #define CLIENT_MAX_CONFIGS 16
 #define CLIENT_NONCE_LEN 32
@@ -31,6 +32,13 @@ struct veil_client {
     veil_http_client_opts http;
     veil_client_progress_fn progress;
     void *progress_ctx;
+
+    /* flow 2a: configurations from the KMS with ledger receipts ("" = unused) */
+    char kms_url[CLIENT_URL_MAX]; /* base, no trailing '/' */
+    char kms_key[64];
+    veil_sign_key *log_key; /* the pinned ledger key */
+    char state_file[1024];  /* the last tree head accepted */
+    veil_buf kms_keys;      /* receipted configurations, application/ohttp-keys */
 
     /* what the latest successful verification established */
     bool verified;
@@ -52,6 +60,18 @@ struct veil_client {
 void client_forget(veil_client *c);
 /* The error for a refused verdict: a static sentence naming the check. */
 veil_result client_refusal(veil_check check);
+/* The first failure (check name, what, detail) into the report. */
+void client_report_fail(veil_client_report *rep, const char *check, const char *what,
+                        const char *detail);
+/* Append one row to the report's checks. */
+void client_report_check(veil_client_report *rep, const char *name, bool passed,
+                         const char *detail);
+/* GET url; 200 with `media_type` required; failures reported as `check`. */
+VEIL_MUST_USE veil_result client_fetch(veil_client *c, const char *url, const char *media_type,
+                                       size_t max, veil_buf *out, const char *what,
+                                       const char *check, veil_client_report *rep);
+/* Flow 2a (kms_keys.c): the KMS's configurations and receipts -> c->kms_keys. */
+VEIL_MUST_USE veil_result client_kms_verify(veil_client *c, veil_client_report *rep);
 /* Checks, measurement, status and the failure (if any) of a verification. */
 void client_fill_report(veil_client_report *rep, const veil_verification *vr);
 void client_suite_text(const veil_hpke_suite *s, char *out, size_t cap);

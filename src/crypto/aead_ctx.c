@@ -83,7 +83,7 @@ veil_result veil_aead_default_limits(uint16_t aead_id, veil_aead_limits *out)
 }
 
 /* Blocks charged to one record: ceil(aad/16) + ceil(pt/16) + 1 (the "+ q"). */
-static uint64_t record_cost(size_t aad_len, size_t pt_len)
+uint64_t veil_aead_record_cost(size_t aad_len, size_t pt_len)
 {
     uint64_t a = (uint64_t)aad_len / AEAD_CTX_BLOCK + (aad_len % AEAD_CTX_BLOCK != 0);
     uint64_t p = (uint64_t)pt_len / AEAD_CTX_BLOCK + (pt_len % AEAD_CTX_BLOCK != 0);
@@ -224,7 +224,7 @@ veil_result veil_aead_ctx_seal(veil_aead_ctx *ctx, const uint8_t *aad, size_t aa
     memset(&k, 0, sizeof k);
     VEIL_ENSURE_GOTO(res, ctx != NULL && out != NULL, VEIL_E_USAGE, "AEAD seal argument is NULL");
     VEIL_TRY(res, take_role(ctx, ROLE_SEAL));
-    uint64_t cost = record_cost(aad_len, n);
+    uint64_t cost = veil_aead_record_cost(aad_len, n);
     VEIL_TRY(res, plan_record(ctx, cost, &k, nonce, &rotate));
     VEIL_TRY(res, veil_aead_seal(ctx->aead_id, k.key, nonce, aad, aad_len, pt, n, out));
     commit_record(ctx, &k, rotate, cost, nonce);
@@ -251,7 +251,7 @@ veil_result veil_aead_ctx_open(veil_aead_ctx *ctx, const uint8_t *aad, size_t aa
     /* §5.1.2 / §5.2: after v failed opens, the key must not verify again. */
     VEIL_ENSURE_GOTO(res, ctx->failed_opens < ctx->lim.max_failed_opens, VEIL_E_CRYPTO,
                      "AEAD integrity limit reached");
-    uint64_t cost = record_cost(aad_len, n);
+    uint64_t cost = veil_aead_record_cost(aad_len, n);
     VEIL_TRY(res, plan_record(ctx, cost, &k, nonce, &rotate));
     res = veil_aead_open(ctx->aead_id, k.key, nonce, aad, aad_len, ct, ct_len, pt_out);
     if (!veil_ok(res)) {

@@ -10,6 +10,7 @@
 
 #include "crypto/hpke_internal.h"
 #include "crypto/primitives.h"
+#include "veil/aead_ctx.h"
 #include "veil/mem.h"
 
 struct veil_hpke_ctx {
@@ -18,6 +19,11 @@ struct veil_hpke_ctx {
     const veil_hpke_aead_desc *aead;
     int is_sender;
     uint64_t seq;
+    /* draft-irtf-cfrg-aead-limits for this context's one key: an HPKE
+     * context cannot change keys, so it stops before a limit instead */
+    veil_aead_limits lim;
+    uint64_t blocks;       /* q + s so far */
+    uint64_t failed_opens; /* v so far */
     uint8_t suite_id[VEIL_HPKE_MAX_SUITE_ID];
     uint8_t key[VEIL_HPKE_MAX_NK];
     uint8_t base_nonce[VEIL_HPKE_NN];
@@ -91,7 +97,9 @@ static veil_result key_schedule(veil_hpke_ctx *ctx, const veil_hpke_params *p,
     ctx->suite = *s;
     ctx->kdf = veil_hpke_kdf_find(s->kdf);
     ctx->aead = veil_hpke_aead_find(s->aead);
-    ctx->seq = 0;
+    ctx->seq = ctx->blocks = ctx->failed_opens = 0;
+    if (!veil_ok(veil_aead_default_limits(s->aead, &ctx->lim))) /* export-only: no records */
+        memset(&ctx->lim, 0, sizeof ctx->lim);
     /* suite_id = "HPKE" || I2OSP(kem_id, 2) || I2OSP(kdf_id, 2) || I2OSP(aead_id, 2) */
     ctx->suite_id[0] = 'H', ctx->suite_id[1] = 'P', ctx->suite_id[2] = 'K', ctx->suite_id[3] = 'E';
     ctx->suite_id[4] = (uint8_t)(s->kem >> 8), ctx->suite_id[5] = (uint8_t)s->kem;
@@ -253,6 +261,20 @@ static void compute_nonce(const veil_hpke_ctx *ctx, uint8_t nonce[VEIL_HPKE_NN])
         nonce[VEIL_HPKE_NN - 1 - i] ^= (uint8_t)(ctx->seq >> (8 * i));
 }
 
+/* RFC 9180 §5.2's sequence limit, then the AEAD's usage limits: q records,
+ * q + s blocks, v failed opens (veil/aead_ctx.h has their derivation). */
+static veil_result usage_allowed(const veil_hpke_ctx *ctx, uint64_t cost)
+{
+    VEIL_ENSURE(ctx->seq < SEQ_LIMIT, VEIL_E_CRYPTO, "message limit reached");
+    VEIL_ENSURE(ctx->seq < ctx->lim.max_records && cost <= ctx->lim.max_blocks - ctx->blocks,
+                VEIL_E_CRYPTO,
+                "AEAD usage limit reached (draft-irtf-cfrg-aead-limits): this HPKE context "
+                "cannot change keys; start a new one");
+    VEIL_ENSURE(ctx->failed_opens < ctx->lim.max_failed_opens, VEIL_E_CRYPTO,
+                "AEAD usage limit reached: too many failed opens under this key");
+    return VEIL_OK;
+}
+
 veil_result veil_hpke_seal(veil_hpke_ctx *ctx, const uint8_t *aad, size_t aad_len,
                            const uint8_t *pt, size_t pt_len, uint8_t *ct, size_t ct_cap,
                            size_t *ct_len)
@@ -267,11 +289,13 @@ veil_result veil_hpke_seal(veil_hpke_ctx *ctx, const uint8_t *aad, size_t aad_le
                 "export-only HPKE suite: seal and open are not available");
     VEIL_ENSURE(pt_len <= SIZE_MAX - VEIL_HPKE_TAG_LEN && ct_cap >= pt_len + VEIL_HPKE_TAG_LEN,
                 VEIL_E_USAGE, "ciphertext buffer is smaller than plaintext + 16");
-    VEIL_ENSURE(ctx->seq < SEQ_LIMIT, VEIL_E_CRYPTO, "message limit reached");
+    uint64_t cost = veil_aead_record_cost(aad_len, pt_len);
+    VEIL_GUARD(usage_allowed(ctx, cost));
 
     compute_nonce(ctx, nonce);
     VEIL_TRY(res, veil_aead_seal(ctx->suite.aead, ctx->key, nonce, aad, aad_len, pt, pt_len, ct));
     ctx->seq++; /* IncrementSeq, only after success */
+    ctx->blocks += cost;
     *ct_len = pt_len + VEIL_HPKE_TAG_LEN;
 out:
     veil_wipe(nonce, sizeof nonce);
@@ -296,11 +320,17 @@ veil_result veil_hpke_open(veil_hpke_ctx *ctx, const uint8_t *aad, size_t aad_le
                      "HPKE ciphertext is shorter than its tag");
     VEIL_ENSURE_GOTO(res, pt != NULL && pt_cap >= ct_len - VEIL_HPKE_TAG_LEN, VEIL_E_USAGE,
                      "plaintext buffer is smaller than ciphertext - 16");
-    VEIL_ENSURE_GOTO(res, ctx->seq < SEQ_LIMIT, VEIL_E_CRYPTO, "message limit reached");
+    uint64_t cost = veil_aead_record_cost(aad_len, ct_len - VEIL_HPKE_TAG_LEN);
+    VEIL_TRY(res, usage_allowed(ctx, cost));
 
     compute_nonce(ctx, nonce);
-    VEIL_TRY(res, veil_aead_open(ctx->suite.aead, ctx->key, nonce, aad, aad_len, ct, ct_len, pt));
+    res = veil_aead_open(ctx->suite.aead, ctx->key, nonce, aad, aad_len, ct, ct_len, pt);
+    if (!veil_ok(res)) {
+        ctx->failed_opens++;
+        goto out;
+    }
     ctx->seq++; /* IncrementSeq, only after success */
+    ctx->blocks += cost;
     *pt_len = ct_len - VEIL_HPKE_TAG_LEN;
 out:
     veil_wipe(nonce, sizeof nonce);
@@ -353,6 +383,14 @@ void veil_hpke_ctx_set_seq(veil_hpke_ctx *ctx, uint64_t seq)
 {
     if (ctx)
         ctx->seq = seq;
+}
+
+void veil_hpke_ctx_set_usage(veil_hpke_ctx *ctx, uint64_t blocks, uint64_t failed_opens)
+{
+    if (ctx) {
+        ctx->blocks = blocks;
+        ctx->failed_opens = failed_opens;
+    }
 }
 
 /* ---- Single-shot (§6.1) ------------------------------------------------- */

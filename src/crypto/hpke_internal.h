@@ -26,6 +26,8 @@ VEIL_MUST_USE veil_result veil_hpke_ctx_secrets(const veil_hpke_ctx *ctx, uint8_
 /* Sets the sequence number (tests of the overflow guard, and KAT replays
  * that start at a given sequence number). */
 void veil_hpke_ctx_set_seq(veil_hpke_ctx *ctx, uint64_t seq);
+/* Sets the AEAD usage counted so far (tests of the usage limits). */
+void veil_hpke_ctx_set_usage(veil_hpke_ctx *ctx, uint64_t blocks, uint64_t failed_opens);
 
 /* ---- Shared by the HPKE implementation files (src/crypto/hpke*.c, hkdf.c,
  * aead.c) and the known-answer tests. Nothing here touches OpenSSL types. */

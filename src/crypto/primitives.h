@@ -43,6 +43,10 @@ VEIL_MUST_USE veil_result veil_hkdf_expand(uint16_t kdf_id, const uint8_t *prk, 
  * key is Nk bytes of aead_id, nonce is 12 bytes. ct_out may equal pt
  * (in-place) but must not otherwise overlap it. aad/pt may be NULL when their
  * length is 0. */
+/* Blocks one AEAD record costs against draft-irtf-cfrg-aead-limits' q + s:
+ * ceil(aad_len / 16) + ceil(pt_len / 16) + 1 (aead_ctx.c). */
+uint64_t veil_aead_record_cost(size_t aad_len, size_t pt_len);
+
 VEIL_MUST_USE veil_result veil_aead_seal(uint16_t aead_id, const uint8_t *key, const uint8_t *nonce,
                                          const uint8_t *aad, size_t aad_len, const uint8_t *pt,
                                          size_t pt_len, uint8_t *ct_out);

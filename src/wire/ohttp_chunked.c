@@ -4,9 +4,13 @@
  * Response: response_nonce || chunk* || final_chunk
  *   chunk       = varint(len(sealed)) || sealed        (len > 0, aad "")
  *   final_chunk = varint(0) || sealed  (aad "final", runs to the end)
- * Request chunks are sealed with the HPKE context (its sequence numbers);
- * response chunks with keys derived as in RFC 9458 §4.4 from the export
- * "message/bhttp chunked response", nonce = aead_nonce XOR counter.
+ * Request chunks are sealed with the HPKE context (its sequence numbers and
+ * usage limits); response chunks with keys derived as in RFC 9458 §4.4 from
+ * the export "message/bhttp chunked response", nonce = aead_nonce XOR
+ * counter, through an AEAD context (include/veil/aead_ctx.h) without
+ * rotation: the draft has no way to change keys mid-stream, so a response
+ * fails closed before it would pass the AEAD's usage limits
+ * (draft-irtf-cfrg-aead-limits), instead of wearing the key out.
  *
  * Readers take input in pieces of any size: complete chunks are opened and
  * their plaintext released at once; the final chunk can only be known
@@ -14,16 +18,16 @@
  * until *_finish. Every error is sticky: a failed stream stays failed. */
 #include <string.h>
 
-#include "crypto/primitives.h"
 #include "ohttp_internal.h"
+#include "veil/aead_ctx.h"
 #include "veil/mem.h"
 #include "veil/rand.h"
 
 /* Seals/opens one direction's chunks. */
 typedef struct chunk_cipher {
     veil_hpke_ctx *hpke; /* request direction, else NULL */
-    ohttp_response_keys keys;
-    uint64_t counter;
+    ohttp_response_keys keys; /* response direction: wiped once in actx */
+    veil_aead_ctx *actx;      /* response direction, from keys */
 } chunk_cipher;
 
 typedef struct chunk_reader {
@@ -65,11 +69,13 @@ struct veil_ohttp_chunked_server {
 
 static const uint8_t final_aad[] = {'f', 'i', 'n', 'a', 'l'};
 
-static void chunk_nonce(const chunk_cipher *cc, uint8_t nonce[VEIL_HPKE_NN])
+/* The response keys go into an AEAD context (no rotation) and are wiped. */
+static veil_result cipher_start(chunk_cipher *cc)
 {
-    memcpy(nonce, cc->keys.nonce, VEIL_HPKE_NN);
-    for (size_t i = 0; i < 8; i++)
-        nonce[VEIL_HPKE_NN - 1 - i] ^= (uint8_t)(cc->counter >> (8 * i));
+    veil_result r = veil_aead_ctx_new(cc->keys.aead, cc->keys.key, veil_hpke_aead_nk(cc->keys.aead),
+                                      cc->keys.nonce, NULL, 0, &cc->actx);
+    ohttp_response_keys_wipe(&cc->keys);
+    return r;
 }
 
 static veil_result cipher_seal(chunk_cipher *cc, bool final, const uint8_t *pt, size_t n,
@@ -83,12 +89,7 @@ static veil_result cipher_seal(chunk_cipher *cc, bool final, const uint8_t *pt, 
         VEIL_GUARD(
             veil_hpke_seal(cc->hpke, aad, aad_len, pt, n, ct, n + VEIL_HPKE_TAG_LEN, &ct_len));
     } else {
-        VEIL_ENSURE(cc->counter < UINT64_MAX, VEIL_E_CRYPTO,
-                    "chunked ohttp: response chunk limit reached");
-        uint8_t nonce[VEIL_HPKE_NN];
-        chunk_nonce(cc, nonce);
-        VEIL_GUARD(veil_aead_seal(cc->keys.aead, cc->keys.key, nonce, aad, aad_len, pt, n, ct));
-        cc->counter++;
+        VEIL_GUARD(veil_aead_ctx_seal(cc->actx, aad, aad_len, pt, n, ct));
         ct_len = n + VEIL_HPKE_TAG_LEN;
     }
     out->len += ct_len;
@@ -107,12 +108,7 @@ static veil_result cipher_open(chunk_cipher *cc, bool final, const uint8_t *ct, 
     if (cc->hpke) {
         VEIL_GUARD(veil_hpke_open(cc->hpke, aad, aad_len, ct, n, pt, pt_len + 1, &pt_len));
     } else {
-        VEIL_ENSURE(cc->counter < UINT64_MAX, VEIL_E_CRYPTO,
-                    "chunked ohttp: response chunk limit reached");
-        uint8_t nonce[VEIL_HPKE_NN];
-        chunk_nonce(cc, nonce);
-        VEIL_GUARD(veil_aead_open(cc->keys.aead, cc->keys.key, nonce, aad, aad_len, ct, n, pt));
-        cc->counter++;
+        VEIL_GUARD(veil_aead_ctx_open(cc->actx, aad, aad_len, ct, n, pt));
     }
     out->len += pt_len;
     return VEIL_OK;
@@ -122,6 +118,8 @@ static void cipher_free(chunk_cipher *cc)
 {
     veil_hpke_ctx_free(cc->hpke);
     cc->hpke = NULL;
+    veil_aead_ctx_free(cc->actx);
+    cc->actx = NULL;
     ohttp_response_keys_wipe(&cc->keys);
 }
 
@@ -262,6 +260,8 @@ static veil_result client_response_start(veil_ohttp_chunked_client *ctx)
     veil_result res =
         ohttp_response_keys_derive(ctx->req.hpke, OHTTP_LABEL_CHUNKED_RESPONSE, ctx->enc,
                                    ctx->enc_len, ctx->reader.pending.data, &ctx->res.keys);
+    if (veil_ok(res))
+        res = cipher_start(&ctx->res);
     if (!veil_ok(res)) {
         ctx->reader.failed = true;
         return res;
@@ -385,6 +385,7 @@ veil_result veil_ohttp_chunked_server_write(veil_ohttp_chunked_server *ctx, cons
             VEIL_GUARD(veil_random_bytes(ctx->response_nonce, nlen));
         VEIL_GUARD(ohttp_response_keys_derive(ctx->req.hpke, OHTTP_LABEL_CHUNKED_RESPONSE, ctx->enc,
                                               ctx->enc_len, ctx->response_nonce, &ctx->res.keys));
+        VEIL_GUARD(cipher_start(&ctx->res));
         VEIL_GUARD(veil_buf_append(out, ctx->response_nonce, nlen));
         ctx->writer.started = true;
     }

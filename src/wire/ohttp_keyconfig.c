@@ -2,6 +2,7 @@
  * and the client's choice of suite. */
 #include <string.h>
 
+#include "veil/mem.h"
 #include "veil/ohttp.h"
 
 /* RFC 9458 §3.1:
@@ -195,4 +196,16 @@ veil_result veil_ohttp_select(const veil_ohttp_keyconfig *cfgs, size_t n, size_t
     }
     VEIL_ENSURE(best != 0, VEIL_E_UNSUPPORTED, "ohttp: no key config offers a suite veil supports");
     return VEIL_OK;
+}
+
+bool veil_ohttp_keyconfig_equal(const veil_ohttp_keyconfig *a, const veil_ohttp_keyconfig *b)
+{
+    if (a->key_id != b->key_id || a->kem != b->kem || a->public_key_len != b->public_key_len ||
+        a->n_algs != b->n_algs ||
+        !veil_public_equal(a->public_key, a->public_key_len, b->public_key, b->public_key_len))
+        return false;
+    for (size_t i = 0; i < a->n_algs; i++)
+        if (a->algs[i].kdf != b->algs[i].kdf || a->algs[i].aead != b->algs[i].aead)
+            return false;
+    return true;
 }

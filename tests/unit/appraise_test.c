@@ -212,6 +212,58 @@ static void test_policy_and_bundle_errors(void **state)
     veil_evidence_free(&ev);
 }
 
+/* veil_snp_policy_within: a KMS's reference values (inner) may only be as
+ * strict as, or stricter than, a client's (outer), member by member. */
+static bool within(const char *inner, const char *outer, char *why)
+{
+    veil_snp_policy *a = veil_calloc(1, sizeof *a), *b = veil_calloc(1, sizeof *b);
+    policy(a, inner);
+    policy(b, outer);
+    why[0] = '\0';
+    bool ok = veil_snp_policy_within(a, b, why, 48);
+    veil_free(a);
+    veil_free(b);
+    return ok;
+}
+
+#define M1                                                                                         \
+    "\"111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111" \
+    "111111\""
+#define M2                                                                                         \
+    "\"222222222222222222222222222222222222222222222222222222222222222222222222222222222222222222" \
+    "222222\""
+#define R1 "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""
+
+static void test_policy_within(void **state)
+{
+    (void)state;
+    char why[48];
+    assert_true(within("{\"measurements\":[" M1 "]}", "{\"measurements\":[" M1 "," M2 "]}", why));
+    assert_false(within("{\"measurements\":[" M1 "," M2 "]}", "{\"measurements\":[" M1 "]}", why));
+    assert_string_equal(why, "measurements");
+    assert_false(within("{}", "{\"measurements\":[" M1 "]}", why)); /* any code */
+    assert_string_equal(why, "measurements");
+    assert_true(within("{\"measurements\":[" M1 "]}", "{}", why));
+    assert_false(within("{\"measurements\":[" M1 "],\"allow_debug\":true}",
+                        "{\"measurements\":[" M1 "]}", why));
+    assert_string_equal(why, "allow_debug");
+    assert_false(within("{\"min_tcb\":{\"bootloader\":3,\"tee\":0,\"snp\":8,\"microcode\":100}}",
+                        "{\"min_tcb\":{\"bootloader\":3,\"tee\":0,\"snp\":8,\"microcode\":115}}",
+                        why));
+    assert_string_equal(why, "min_tcb");
+    assert_true(within("{\"min_tcb\":{\"bootloader\":3,\"tee\":0,\"snp\":9,\"microcode\":115}}",
+                       "{\"min_tcb\":{\"bootloader\":3,\"tee\":0,\"snp\":8,\"microcode\":115}}",
+                       why));
+    assert_false(within("{\"trusted_simulated_roots\":[" R1 "]}", "{}", why));
+    assert_string_equal(why, "trusted_simulated_roots");
+    assert_true(within("{\"trusted_simulated_roots\":[" R1 "]}",
+                       "{\"trusted_simulated_roots\":[" R1 "]}", why));
+    assert_false(within("{\"vmpl\":[0,1]}", "{\"vmpl\":[0]}", why));
+    assert_string_equal(why, "vmpl");
+    assert_false(within("{\"allow_smt\":true}", "{\"allow_smt\":false}", why));
+    assert_string_equal(why, "allow_smt");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_dstack_v3_and_vlek_validity),
         cmocka_unit_test(test_azure_hcl_and_bundle_round_trip),
         cmocka_unit_test(test_policy_and_bundle_errors),
+        cmocka_unit_test(test_policy_within),
     };
     return cmocka_run_group_tests_name("appraise", tests, NULL, NULL);
 }

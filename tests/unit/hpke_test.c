@@ -327,7 +327,10 @@ static void test_sequence_number_never_wraps(void **state)
     chan c;
     uint8_t ct[sizeof msg + VEIL_HPKE_TAG_LEN], pt[sizeof msg];
     size_t ct_len = 0, pt_len = 0;
-    chan_open(&c, x25519_suite);
+    /* ChaCha20-Poly1305 has no record limit of its own (draft-irtf-cfrg-
+     * aead-limits §5.2): only RFC 9180's sequence limit applies */
+    chan_open(&c, (veil_hpke_suite){VEIL_HPKE_KEM_X25519, VEIL_HPKE_KDF_SHA256,
+                                    VEIL_HPKE_AEAD_CHACHA20POLY1305});
 
     veil_hpke_ctx_set_seq(c.s, UINT64_MAX - 1);
     veil_result r = veil_hpke_seal(c.s, NULL, 0, msg, sizeof msg, ct, sizeof ct, &ct_len);
@@ -345,6 +348,43 @@ static void test_sequence_number_never_wraps(void **state)
     tu_assert_bytes(pt, pt_len, msg, sizeof msg);
     assert_err(veil_hpke_seal(c.s, NULL, 0, msg, sizeof msg, ct, sizeof ct, &ct_len),
                VEIL_E_CRYPTO);
+    assert_err(veil_hpke_open(c.r, NULL, 0, ct, ct_len, pt, sizeof pt, &pt_len), VEIL_E_CRYPTO);
+    chan_close(&c);
+}
+
+/* AES-GCM keys stop at the draft's limits: 2^36 - 1 records, 2^36 - 1 blocks
+ * (q + s), 2^70/1025 failed opens; an HPKE context cannot rotate, so it
+ * refuses the record that would pass a limit, on both sides, and keeps
+ * refusing. */
+static void test_aead_usage_limits(void **state)
+{
+    (void)state;
+    chan c;
+    uint8_t ct[sizeof msg + VEIL_HPKE_TAG_LEN], pt[sizeof msg];
+    size_t ct_len = 0, pt_len = 0;
+    const uint64_t q = ((uint64_t)1 << 36) - 1;
+    chan_open(&c, x25519_suite); /* AES-128-GCM */
+
+    /* records: the last one allowed works on both sides, the next is refused */
+    veil_hpke_ctx_set_seq(c.s, q - 1);
+    veil_hpke_ctx_set_seq(c.r, q - 1);
+    tu_ok(veil_hpke_seal(c.s, NULL, 0, msg, sizeof msg, ct, sizeof ct, &ct_len));
+    tu_ok(veil_hpke_open(c.r, NULL, 0, ct, ct_len, pt, sizeof pt, &pt_len));
+    veil_result r = veil_hpke_seal(c.s, NULL, 0, msg, sizeof msg, ct, sizeof ct, &ct_len);
+    assert_err(r, VEIL_E_CRYPTO);
+    assert_non_null(strstr(r.msg, "AEAD usage limit"));
+    assert_err(veil_hpke_open(c.r, NULL, 0, ct, ct_len, pt, sizeof pt, &pt_len), VEIL_E_CRYPTO);
+    chan_close(&c);
+
+    /* blocks: a record costing more than what is left is refused */
+    chan_open(&c, x25519_suite);
+    size_t cost = (sizeof msg + 15) / 16 + 1;
+    veil_hpke_ctx_set_usage(c.s, q - cost, 0);
+    tu_ok(veil_hpke_seal(c.s, NULL, 0, msg, sizeof msg, ct, sizeof ct, &ct_len));
+    assert_err(veil_hpke_seal(c.s, NULL, 0, msg, 1, ct, sizeof ct, &ct_len), VEIL_E_CRYPTO);
+
+    /* failed opens: at the limit, even a good record is refused */
+    veil_hpke_ctx_set_usage(c.r, 0, UINT64_C(1151796703138937856));
     assert_err(veil_hpke_open(c.r, NULL, 0, ct, ct_len, pt, sizeof pt, &pt_len), VEIL_E_CRYPTO);
     chan_close(&c);
 }
@@ -629,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_open_failures_keep_context_usable),
         cmocka_unit_test(test_wrong_recipient_key),
         cmocka_unit_test(test_sequence_number_never_wraps),
+        cmocka_unit_test(test_aead_usage_limits),
         cmocka_unit_test(test_psk_and_auth_inputs_checked),
         cmocka_unit_test(test_x25519_all_zero_public_key),
         cmocka_unit_test(test_p256_invalid_public_keys),
