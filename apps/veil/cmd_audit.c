@@ -75,7 +75,8 @@ static int audit_verify(int argc, char **argv)
         goto out;
     }
     if (!as_json)
-        printf("audit bundle holds: the evidence verifies against the recorded policy%s\n",
+        printf("audit bundle holds: the evidence verifies against the recorded policy%s%s\n",
+               rep->kms_receipts ? "; the KMS's receipts verify and the key used is receipted" : "",
                rep->simulated ? " (SIMULATED TEE: no confidentiality)" : "");
     rc = VEIL_EXIT_OK;
 out:

@@ -337,7 +337,7 @@ static int kms_admin(const char *admin, const char *token, const char *path, con
  * token, not for a real HSM. */
 static bool hsm_setup(struct stack *s, char *pin_file, size_t cap)
 {
-    char dir[PATH_CAP], conf[PATH_CAP + 32], text[PATH_CAP + 160], log[PATH_CAP + 32];
+    char dir[PATH_CAP / 2 + 8], conf[PATH_CAP + 32], text[PATH_CAP + 160], log[PATH_CAP + 32];
     char pin[33], so_pin[33];
     uint8_t rnd[32];
     veil_buf out;
@@ -551,6 +551,8 @@ static int stack_up(struct stack *s, const char *state_dir)
         gw[k++] = s->kms_url;
         gw[k++] = "--key";
         gw[k++] = "gw";
+        gw[k++] = "--key-poll"; /* a rotation reaches the gateway within seconds */
+        gw[k++] = "5";
     }
     if (spawn(&s->gw, 0, gw) != 0 || !(ev = read_event(&s->gw, "listening", READY_TIMEOUT_MS)) ||
         !json_string_value(json_object_get(ev, "url"))) {

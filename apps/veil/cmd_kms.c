@@ -3,7 +3,9 @@
  *   veil kms init  --state DIR [ROOT] [--admin-token-file F] [--json]
  *   veil kms serve --state DIR [--listen ADDR:PORT] [--admin-listen ADDR:PORT]
  *                  [--rotate-interval S] [--grace S] [--ohttp-key NAME]
- *                  [--max-age S] [ROOT overrides] [--json]
+ *                  [--max-age S] [--kds-url URL|none] [--kds-cache DIR]
+ *                  [--kds-crl-optional] [--nonce-rate N/s] [--nonce-burst B]
+ *                  [--max-nonces N] [ROOT overrides] [--json]
  *   veil kms fetch --kms URL --key NAME [--attester sim|tsm] [--out FILE] [--json]
  *
  * ROOT: --hsm-module PATH --hsm-token LABEL (--hsm-pin-env VAR | --hsm-pin-file F)
@@ -31,7 +33,9 @@ static int usage(FILE *f, int code)
             "usage: veil kms init  --state DIR [ROOT] [--admin-token-file F] [--json]\n"
             "       veil kms serve --state DIR [--listen ADDR:PORT] [--admin-listen ADDR:PORT]\n"
             "                      [--rotate-interval S] [--grace S] [--ohttp-key NAME]\n"
-            "                      [--max-age S] [ROOT overrides] [--json]\n"
+            "                      [--max-age S] [--kds-url URL|none] [--kds-cache DIR]\n"
+            "                      [--kds-crl-optional] [--nonce-rate N/s] [--nonce-burst B]\n"
+            "                      [--max-nonces N] [ROOT overrides] [--json]\n"
             "       veil kms fetch --kms URL --key NAME [--attester sim|tsm] [--out FILE]\n"
             "                      [--json]\n"
             "\n"
@@ -59,6 +63,16 @@ static int usage(FILE *f, int code)
             "  --grace S                 default grace period of new keys (default 3600)\n"
             "  --ohttp-key NAME          the key GET /ohttp-keys serves without ?name=\n"
             "  --max-age S               /ohttp-keys Cache-Control max-age (default 300)\n"
+            "  --kds-url URL|none        AMD KDS for SEV-SNP evidence without a VCEK (default\n"
+            "                            " VEIL_KDS_DEFAULT_URL "; a cloud cache or mirror)\n"
+            "  --kds-cache DIR           where fetched VCEKs, chains, CRLs are kept\n"
+            "                            (default STATE/kds-cache)\n"
+            "  --kds-crl-optional        accept such evidence when no current CRL can be had\n"
+            "  --nonce-rate N/s          per-address rate of nonces and release attempts\n"
+            "                            (default 10/s; 0: no limit)\n"
+            "  --nonce-burst B           per-address burst (default 2 x rate)\n"
+            "  --max-nonces N            unused nonces out at once; past it the oldest\n"
+            "                            expire (default 100000)\n"
             "fetch (inside a TEE): obtain the key set NAME by attestation; prints what it\n"
             "  got (never the private keys); --out F writes the sealed-format key set\n"
             "  (docs/kms.md) to F with mode 0600 for a gateway to load.\n",
@@ -70,10 +84,23 @@ static int usage(FILE *f, int code)
 typedef struct kms_args {
     const char *state, *listen, *admin_listen, *ohttp_key, *token_file;
     const char *kms_url, *key, *attester, *out;
+    const char *kds_url, *kds_cache;
     veil_kms_root_config root;
-    bool root_given, as_json;
-    long long rotate_interval, grace, max_age;
+    bool root_given, as_json, kds_crl_optional;
+    long long rotate_interval, grace, max_age, nonce_rate, nonce_burst, max_nonces;
 } kms_args;
+
+/* "N" or "N/s", 0..100000. */
+static bool parse_rate(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno || v < 0 || v > 100000 || (*end && strcmp(end, "/s") != 0))
+        return false;
+    *out = v;
+    return true;
+}
 
 static bool parse_secs(const char *s, long long *out)
 {
@@ -137,6 +164,12 @@ static int parse(int argc, char **argv, kms_args *a)
                                          {"attester", required_argument, NULL, 'a'},
                                          {"out", required_argument, NULL, 'O'},
                                          {"json", no_argument, NULL, 'j'},
+                                         {"kds-url", required_argument, NULL, 'U'},
+                                         {"kds-cache", required_argument, NULL, 'C'},
+                                         {"kds-crl-optional", no_argument, NULL, 'X'},
+                                         {"nonce-rate", required_argument, NULL, 'R'},
+                                         {"nonce-burst", required_argument, NULL, 'B'},
+                                         {"max-nonces", required_argument, NULL, 'N'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     veil_kms_root_config *c = &a->root;
@@ -144,6 +177,8 @@ static int parse(int argc, char **argv, kms_args *a)
     int ch;
     memset(a, 0, sizeof *a);
     a->rotate_interval = a->grace = a->max_age = -1;
+    a->nonce_rate = 10;
+    a->max_nonces = 100000;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         bool ok = true;
@@ -158,6 +193,12 @@ static int parse(int argc, char **argv, kms_args *a)
         case 'a': a->attester = optarg; break;
         case 'O': a->out = optarg; break;
         case 'j': a->as_json = true; break;
+        case 'U': a->kds_url = optarg; break;
+        case 'C': a->kds_cache = optarg; break;
+        case 'X': a->kds_crl_optional = true; break;
+        case 'R': ok = parse_rate(optarg, &a->nonce_rate); break;
+        case 'B': ok = parse_rate(optarg, &a->nonce_burst); break;
+        case 'N': ok = parse_rate(optarg, &a->max_nonces) && a->max_nonces > 0; break;
         case 'r': ok = parse_secs(optarg, &a->rotate_interval); break;
         case 'g': ok = parse_secs(optarg, &a->grace); break;
         case 'm': ok = parse_secs(optarg, &a->max_age) && a->max_age <= 86400; break;
@@ -179,7 +220,9 @@ static int parse(int argc, char **argv, kms_args *a)
         default: return usage(stderr, VEIL_EXIT_USAGE);
         }
         if (!ok) {
-            fprintf(stderr, "veil kms: bad value for --%s (seconds are 0..%lld)\n",
+            fprintf(stderr,
+                    "veil kms: bad value for --%s (seconds are 0..%lld, rates and counts "
+                    "0..100000)\n",
                     argv[optind - 1][0] == '-' ? argv[optind - 1] + 2 : "option",
                     10LL * 366 * 86400);
             return VEIL_EXIT_USAGE;
@@ -311,6 +354,24 @@ static void log_line(void *ctx, const char *json)
     }
 }
 
+/* The KDS for SEV-SNP evidence without a VCEK: AMD's unless told otherwise. */
+static bool setup_kds(const kms_args *a, veil_kms *k)
+{
+    char cache[VEIL_KDS_PATH_MAX];
+    if (a->kds_url && !strcmp(a->kds_url, "none"))
+        return veil_ok(veil_kms_set_kds(k, NULL));
+    if (a->kds_cache)
+        snprintf(cache, sizeof cache, "%s", a->kds_cache);
+    else if ((size_t)snprintf(cache, sizeof cache, "%s/kds-cache", a->state) >= sizeof cache)
+        cache[0] = 0;
+    veil_kds_config kc = {
+        .base_url = a->kds_url, .cache_dir = cache, .crl_optional = a->kds_crl_optional};
+    veil_result r = cache[0] ? veil_kms_set_kds(k, &kc) : VEIL_ERR(VEIL_E_USAGE, "path too long");
+    if (!veil_ok(r))
+        fprintf(stderr, "veil kms serve: --kds-url/--kds-cache: %s\n", r.msg);
+    return veil_ok(r);
+}
+
 static int do_serve(kms_args *a)
 {
     char host[64] = "127.0.0.1", ahost[64] = "127.0.0.1", desc[700] = "";
@@ -351,6 +412,13 @@ static int do_serve(kms_args *a)
         return cli_exit_for(r);
     }
     veil_kms_set_key_defaults(k, a->rotate_interval, a->grace);
+    veil_kms_set_max_nonces(k, (unsigned)a->max_nonces);
+    if (!setup_kds(a, k)) {
+        veil_kms_close(k);
+        return VEIL_EXIT_USAGE;
+    }
+    cfg.nonce_rate = (unsigned)a->nonce_rate;
+    cfg.nonce_burst = (unsigned)a->nonce_burst;
     veil_kms_root_description(k, desc, sizeof desc);
     r = veil_kms_service_start(k, &cfg, &svc);
     if (!veil_ok(r)) {
@@ -365,6 +433,10 @@ static int do_serve(kms_args *a)
                              (int)veil_kms_service_admin_port(svc)));
     } else {
         printf("veil kms: root key: %s\n", desc);
+        printf("veil kms: KDS for evidence without a VCEK: %s\n",
+               a->kds_url && !strcmp(a->kds_url, "none") ? "off"
+               : a->kds_url                              ? a->kds_url
+                                                         : VEIL_KDS_DEFAULT_URL);
         printf("veil kms: listening on http://%s:%u/ (admin http://%s:%u/)\n", host,
                veil_kms_service_port(svc), ahost, veil_kms_service_admin_port(svc));
         fflush(stdout);

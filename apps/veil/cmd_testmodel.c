@@ -2,7 +2,8 @@
  * It runs no model: it streams canned or echoed words, so the gateway's
  * relaying, streaming and overhead can be measured without a GPU.
  *
- *   veil testmodel --listen ADDR:PORT [--delay-ms N] [--tokens N] [--json]
+ *   veil testmodel --listen ADDR:PORT [--delay-ms N] [--tokens N] [--max-connections N]
+ *                  [--json]
  *
  * Models:
  *   veil-test      a fixed reply of --tokens words
@@ -337,12 +338,14 @@ static void on_abort(void *ctx) { atomic_store(&((server_ctx *)ctx)->stopping, t
 
 static int usage(FILE *f, int code)
 {
-    fprintf(f, "usage: veil testmodel --listen ADDR:PORT [--delay-ms N] [--tokens N] [--json]\n"
+    fprintf(f, "usage: veil testmodel --listen ADDR:PORT [--delay-ms N] [--tokens N]\n"
+               "                      [--max-connections N] [--json]\n"
                "A TEST AND BENCHMARK TOOL, NOT INFERENCE: an OpenAI-compatible chat server that\n"
                "streams canned words, to exercise the gateway without a model.\n"
                "  --listen ADDR:PORT  e.g. 127.0.0.1:8080 (port 0: any free port)\n"
                "  --delay-ms N        pause before each streamed word (default 0)\n"
                "  --tokens N          words of the veil-test reply (default 16)\n"
+               "  --max-connections N concurrent connections (default 64; load tests: more)\n"
                "  --json              print the ready line as JSON\n"
                "Models: veil-test (fixed reply), veil-echo (echoes the last user message),\n"
                "veil-echo-1k (1 KiB answer). Runs until SIGINT/SIGTERM.\n");
@@ -378,10 +381,13 @@ static bool parse_listen(const char *s, char *host, size_t cap, uint16_t *port)
 
 int cmd_testmodel(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"delay-ms", required_argument, NULL, 'd'},
-        {"tokens", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"delay-ms", required_argument, NULL, 'd'},
+                                         {"tokens", required_argument, NULL, 't'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"max-connections", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     server_ctx srv = {.delay_ms = 0, .tokens = 16};
     char host[64];
     bool have_listen = false, as_json = false;
@@ -407,6 +413,11 @@ int cmd_testmodel(int argc, char **argv)
             if (!parse_uint(optarg, 100000, &v))
                 return usage(stderr, VEIL_EXIT_USAGE);
             srv.tokens = (unsigned)v;
+            break;
+        case 'c':
+            if (!parse_uint(optarg, 100000, &v) || v == 0)
+                return usage(stderr, VEIL_EXIT_USAGE);
+            cfg.max_connections = (unsigned)v;
             break;
         case 'j': as_json = true; break;
         case 'h': return usage(stdout, VEIL_EXIT_OK);

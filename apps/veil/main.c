@@ -25,6 +25,9 @@ static const veil_command commands[] = {
      cmd_demo},
     {"up", "start the whole stack on this machine and keep it running (SIMULATED TEE)", cmd_up},
     {"testmodel", "TEST/BENCH TOOL, not inference: a fake OpenAI chat server", cmd_testmodel},
+    {"load", "TEST TOOL: many OHTTP requests through a relay; memory and bad inputs", cmd_load},
+    {"rag", "encrypted retrieval: ingest documents to a ciphertext store, search, verify", cmd_rag},
+    {"sanitize", "show what a sanitize policy does to a text (for policy authors)", cmd_sanitize},
 };
 
 static void usage(FILE *f)

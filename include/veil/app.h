@@ -33,6 +33,7 @@
 
 #include "veil/bhttp.h"
 #include "veil/result.h"
+#include "veil/sanitize.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +57,12 @@ typedef enum veil_app_backend {
     VEIL_APP_BACKEND_OPENAI = 2,       /* OpenAI-compatible upstream: vLLM, llama.cpp
                                           server... (chat and transcription) */
     VEIL_APP_BACKEND_WHISPER_CPP = 3,  /* whisper.cpp server's /inference (transcription) */
+    /* An OpenAI-compatible provider OUTSIDE the TEE: url may be https:// to
+     * any host. Needs the config's sanitize_policy, which every chat request
+     * to it passes through before a byte leaves (placeholders are restored
+     * in the answer); transcriptions are refused (audio cannot be checked).
+     * docs/sanitize.md. */
+    VEIL_APP_BACKEND_OPENAI_EXTERNAL = 4,
 } veil_app_backend;
 
 /* One entry of the model table. The strings are copied by veil_app_new. */
@@ -70,6 +77,14 @@ typedef struct veil_app_model {
     const char *upstream_model; /* OPENAI: "model" sent upstream; NULL = name */
     const char *api_key;        /* OPENAI: sent as "Authorization: Bearer"; NULL = none */
 } veil_app_model;
+
+/* An encrypted RAG collection the app serves (docs/rag.md): a store opened
+ * with the collection key the KMS released to this TEE. Borrowed. */
+struct veil_rag_store;
+typedef struct veil_app_rag {
+    const char *name;
+    const struct veil_rag_store *store;
+} veil_app_rag;
 
 typedef struct veil_app_config {
     /* The model table; NULL/0 = just the embedded VEIL_APP_STT_MODEL. */
@@ -92,6 +107,14 @@ typedef struct veil_app_config {
     unsigned upstream_connect_timeout_ms; /* 0 = 5 000 */
     unsigned upstream_timeout_ms;         /* whole exchange; 0 = 300 000 */
     size_t max_upstream_response;         /* 0 = VEIL_APP_DEFAULT_MAX_UPSTREAM_RESPONSE */
+
+    /* Applied to requests to external models (borrowed: must outlive the app). */
+    const veil_sanitize_policy *sanitize_policy;
+
+    /* Encrypted RAG collections: POST /v1/rag/search, and "veil_rag" in chat
+     * requests (docs/rag.md). Borrowed: must outlive the app. */
+    const veil_app_rag *rag;
+    size_t n_rag;
 } veil_app_config;
 
 typedef struct veil_app veil_app;

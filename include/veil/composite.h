@@ -132,6 +132,11 @@ VEIL_MUST_USE veil_result veil_verify_gpu_only(const veil_evidence_gpu *gpu,
                                                const veil_composite_rim *rims, size_t n_rims,
                                                veil_composite_result *out);
 void veil_composite_result_free(veil_composite_result *r);
+/* Whether a policy document parses as veil_verify_composite would parse it
+ * for CPU evidence of kind `tee` ("sev-snp", "tdx"; NULL: either). The
+ * error (VEIL_E_PROTOCOL) names the bad member. */
+VEIL_MUST_USE veil_result veil_composite_policy_check(const char *policy_json, size_t n,
+                                                      const char *tee);
 
 /* One EAR JWT with a submodule per device (veil_ear_sign_multi). */
 VEIL_MUST_USE veil_result veil_composite_sign(const veil_composite_result *r,

@@ -61,6 +61,8 @@ extern "C" {
 #define VEIL_GATEWAY_ATTEST_HEADER "veil-attestation"
 
 #define VEIL_GATEWAY_PATH "/gateway"
+#define VEIL_GATEWAY_PLAIN_PATH "/bench/plain-bhttp" /* bench_plain_endpoint only */
+#define VEIL_GATEWAY_MT_BHTTP "message/bhttp"        /* RFC 9292 */
 #define VEIL_GATEWAY_DEFAULT_MAX_BODY ((size_t)32 << 20)
 #define VEIL_GATEWAY_DEFAULT_MAX_CONCURRENT 16u
 #define VEIL_GATEWAY_DEFAULT_TIMEOUT_MS 300000u
@@ -100,6 +102,12 @@ typedef struct veil_gateway_config {
                                 response, and idle connection limit; 0 = default */
     unsigned max_connections; /* 0 = 4 * max_concurrent + 16 */
     unsigned stop_grace_ms;   /* in-flight requests at stop; 0 = 10 000 */
+    /* Benchmarks only; `veil gateway` never sets it. Also serve POST
+     * VEIL_GATEWAY_PLAIN_PATH: a message/bhttp request answered in the clear
+     * as message/bhttp by the same handler, in-flight slots, limits and
+     * listener, so bench/gateway can measure what OHTTP adds on this very
+     * server. It bypasses the encryption: never enable it in a deployment. */
+    bool bench_plain_endpoint;
 } veil_gateway_config;
 
 typedef struct veil_gateway veil_gateway;
@@ -112,6 +120,17 @@ uint16_t veil_gateway_port(const veil_gateway *gw);
 void veil_gateway_keys_sha256(const veil_gateway *gw, uint8_t out[32]);
 /* SHA-256 of the evidence bundle made at start (zero when no attester). */
 void veil_gateway_evidence_sha256(const veil_gateway *gw, uint8_t out[32]);
+/* The served application/ohttp-keys body (appended). */
+VEIL_MUST_USE veil_result veil_gateway_keys(const veil_gateway *gw, veil_buf *out);
+/* Key rotation (a KMS released a new key set): the gateway serves exactly
+ * the keys of `fresh` from now on; ids it already had with the same
+ * configuration keep working without a gap. With an attester, new start
+ * evidence is made for the new key list before the switch, so the key list,
+ * /v1/attestation and veil-attestation always agree. Takes `fresh` (freed
+ * whatever happens); *changed (may be NULL) says whether the list changed.
+ * Safe while requests are being served. */
+VEIL_MUST_USE veil_result veil_gateway_update_keys(veil_gateway *gw, veil_ohttp_gateway *fresh,
+                                                   bool *changed);
 /* The /metrics text (appended). */
 VEIL_MUST_USE veil_result veil_gateway_metrics(const veil_gateway *gw, veil_buf *out);
 

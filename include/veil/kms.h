@@ -48,6 +48,7 @@
 
 #include "veil/cursor.h"
 #include "veil/hpke.h"
+#include "veil/kds.h"
 #include "veil/ohttp.h"
 #include "veil/result.h"
 #include "veil/sign.h"
@@ -151,7 +152,7 @@ typedef struct veil_kms veil_kms;
  * "admin", ...), `detail` says what was seen and what to do. */
 typedef struct veil_kms_problem {
     char check[32];
-    char detail[320];
+    char detail[640];
 } veil_kms_problem;
 
 /* Create the state in `dir` (created 0700; must not hold a KMS yet): the
@@ -235,6 +236,20 @@ VEIL_MUST_USE veil_result veil_kms_release(veil_kms *k, const veil_kms_release_r
                                            veil_kms_release_response *resp);
 void veil_kms_release_response_free(veil_kms_release_response *resp);
 
+/* The body of POST /v1/keys/NAME/release, as the service parses it:
+ * {"nonce": base64, "public_key": base64, "evidence": {bundle}} (jansson,
+ * duplicate members refused); the evidence object is re-encoded as JCS
+ * (RFC 8785). Nothing is checked beyond the shape: the sizes are
+ * veil_kms_release's. VEIL_E_PROTOCOL says what the body must be; `out` is
+ * empty then. Free with veil_kms_release_body_free. */
+typedef struct veil_kms_release_body {
+    veil_buf nonce, public_key, evidence;
+} veil_kms_release_body;
+
+VEIL_MUST_USE veil_result veil_kms_release_body_parse(const uint8_t *body, size_t len,
+                                                      veil_kms_release_body *out);
+void veil_kms_release_body_free(veil_kms_release_body *b);
+
 /* `application/ohttp-keys` for the advertised (current) keys of an ohttp
  * key; *not_after gets the earliest end of advertisement (for max-age). */
 VEIL_MUST_USE veil_result veil_kms_ohttp_keys(veil_kms *k, const char *name, veil_buf *out,
@@ -250,6 +265,14 @@ VEIL_MUST_USE veil_result veil_kms_key_names(veil_kms *k, const char *type, veil
 /* Defaults for keys created without "rotate_interval" / "grace" in their
  * spec (`veil kms serve --rotate-interval S --grace S`); < 0 leaves one as is. */
 void veil_kms_set_key_defaults(veil_kms *k, int64_t rotate_interval, int64_t grace);
+/* The most unused, unexpired nonces out at once (0 = 100 000, the most);
+ * past it each new nonce expires the oldest outstanding one. */
+void veil_kms_set_max_nonces(veil_kms *k, unsigned max);
+/* Fetch the VCEK, ASK/ARK and CRL of SEV-SNP evidence that carries no
+ * VCEK/VLEK from an AMD KDS (include/veil/kds.h; the strings are copied);
+ * NULL turns it off (the default: such evidence then fails the "chain"
+ * check). A KDS that cannot help refuses the release with check "kds". */
+VEIL_MUST_USE veil_result veil_kms_set_kds(veil_kms *k, const veil_kds_config *cfg);
 
 /* ---- the HTTP service (docs/kms.md, "HTTP API") ------------------------------
  * Two listeners: the public one (nonces, releases, key configurations,
@@ -268,6 +291,12 @@ typedef struct veil_kms_service_config {
                                  only ohttp key there is */
     unsigned keys_max_age;    /* Cache-Control max-age of /ohttp-keys; 0 = 300 s */
     unsigned max_connections; /* per listener; 0 = 64 */
+    /* Per client address (IPv6: per /64), a token bucket shared by
+     * POST /v1/attest/nonce and refused releases: each nonce request and
+     * each release attempt takes a token, a release that succeeds gives it
+     * back. Empty: 429 problem+json with Retry-After. 0 = no limit. */
+    unsigned nonce_rate;  /* tokens per second */
+    unsigned nonce_burst; /* bucket size; 0 = 2 * nonce_rate */
     /* Optional event log: one compact JSON object per event (releases,
      * admin changes, rotations); never a client address or a key. */
     void (*log)(void *ctx, const char *json);

@@ -94,6 +94,11 @@ VEIL_MUST_USE veil_result veil_ohttp_gateway_add(veil_ohttp_gateway *gw,
 /* Drop a key (end of its grace period); ok if absent. */
 void veil_ohttp_gateway_remove(veil_ohttp_gateway *gw, uint8_t key_id);
 /* The `application/ohttp-keys` body listing every live config. */
+/* Make gw hold exactly the keys of `from` (a rotation): key ids that are in
+ * both with the same configuration keep gw's key; new ones move over; the
+ * rest of gw's keys are freed. Consumes `from` (freed, whatever happens).
+ * Not thread-safe: callers serialise it against lookups. */
+void veil_ohttp_gateway_update(veil_ohttp_gateway *gw, veil_ohttp_gateway *from);
 VEIL_MUST_USE veil_result veil_ohttp_gateway_keys(const veil_ohttp_gateway *gw, veil_buf *out);
 void veil_ohttp_gateway_free(veil_ohttp_gateway *gw);
 

@@ -183,6 +183,23 @@ out:
     return r;
 }
 
+veil_result veil_composite_policy_check(const char *policy_json, size_t n, const char *tee)
+{
+    veil_result r = VEIL_OK;
+    VEIL_ENSURE(policy_json || n == 0, VEIL_E_USAGE, "composite: NULL policy");
+    comp_policy *cp = veil_calloc(1, sizeof *cp);
+    VEIL_ENSURE(cp != NULL, VEIL_E_NOMEM, "composite: out of memory");
+    bool any = tee == NULL;
+    if (any || !strcmp(tee, "sev-snp"))
+        r = parse_policy(policy_json, n, false, cp);
+    if ((any && !veil_ok(r)) || (tee && !strcmp(tee, "tdx"))) {
+        veil_result rt = parse_policy(policy_json, n, true, cp);
+        r = veil_ok(rt) || !any ? rt : r; /* a plain SNP policy's error names SNP members */
+    }
+    veil_free(cp);
+    return r;
+}
+
 /* ---- helpers -------------------------------------------------------------------------------- */
 
 /* The last certificate of a PEM bundle (NVIDIA chains end in their root), as DER. */

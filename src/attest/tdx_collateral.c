@@ -46,6 +46,8 @@ static veil_result member_str(tdx_collateral *c, json_t *o, const char *key, con
                               size_t *len)
 {
     json_t *v = json_object_get(o, key);
+    *s = NULL; /* set on every path: -O3 cannot see that callers stop on errors */
+    *len = 0;
     if (!json_is_string(v) || json_string_length(v) == 0)
         return col_bad(c, "collateral: \"%s\" is missing or not a non-empty string", key);
     *s = json_string_value(v);
@@ -205,6 +207,7 @@ static veil_result get_uint(tdx_collateral *c, json_t *o, const char *what, cons
                             uint32_t max, uint32_t *out)
 {
     json_t *v = json_object_get(o, key);
+    *out = 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (json_int_t)max)
         return col_bad(c, "%s: \"%s\" is not an integer 0..%u", what, key, max);
     *out = (uint32_t)json_integer_value(v);

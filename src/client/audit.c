@@ -10,11 +10,18 @@
  *     "policy": "<the policy text>", "policy_id",
  *     "verdict": {"accepted", "status", "simulated", "measurement", "failed_check"?, "checks"},
  *     "ear_claims": {...} (the appraised claims) or null,
- *     "exchange": {"request_sha256", "response_sha256", "bytes_sent", "bytes_received"} or null }
+ *     "exchange": {"request_sha256", "response_sha256", "bytes_sent", "bytes_received"} or null,
+ *     "kms": {"url", "key", "ledger_key": PEM, "document": {...}} (only when the
+ *            KMS's receipts were checked too: flow 2a) }
  *
  * Verification recomputes everything from the recorded bytes: the digests,
  * REPORT_DATA from the nonce and keys, the evidence against the policy at
- * the recorded time (or the one given), and compares with the record. */
+ * the recorded time (or the one given), and compares with the record; with
+ * "kms", every receipt of the recorded configuration document again (against
+ * the recorded ledger key, whose log id the report shows for the user to
+ * compare with the one they pin), the KMS's reference values against the
+ * recorded policy, and that the key used is a receipted one. Tree-head
+ * consistency needs the network and is not re-checked. */
 #include <jansson.h>
 #include <string.h>
 
@@ -64,6 +71,23 @@ static json_t *verdict_json(const veil_client_report *rep)
     return v;
 }
 
+/* "kms": what flow 2a checked, so the receipts can be checked again. */
+static json_t *kms_json(const veil_client *c)
+{
+    veil_buf pem;
+    json_t *doc = NULL, *k = NULL;
+    if (!c->kms_doc.len)
+        return NULL;
+    veil_buf_init(&pem, 0);
+    doc = json_loadb((const char *)c->kms_doc.data, c->kms_doc.len, 0, NULL);
+    if (doc && veil_ok(veil_sign_key_public_pem(c->log_key, &pem)))
+        k = json_pack("{s:s,s:s,s:s%,s:O}", "url", c->kms_url, "key", c->kms_key, "ledger_key",
+                      (const char *)pem.data, pem.len, "document", doc);
+    json_decref(doc);
+    veil_buf_free(&pem);
+    return k;
+}
+
 veil_result veil_client_audit_bundle(const veil_client *c, const veil_client_report *rep,
                                      veil_buf *out)
 {
@@ -74,6 +98,9 @@ veil_result veil_client_audit_bundle(const veil_client *c, const veil_client_rep
     uint8_t keys_sha[32], ev_sha[32];
     VEIL_ENSURE(c && rep && out, VEIL_E_USAGE, "audit: missing argument");
     VEIL_GUARD(veil_client_audit_get(c, &a));
+    VEIL_ENSURE(a.evidence_len > 0, VEIL_E_USAGE,
+                "audit: bundles record the gateway's attestation; verify the gateway too "
+                "(--gateway) to keep one");
     VEIL_GUARD(veil_sha256(a.keys, a.keys_len, keys_sha));
     VEIL_GUARD(veil_sha256(a.evidence, a.evidence_len, ev_sha));
     claims = a.ear_claims ? json_loads(a.ear_claims, 0, NULL) : NULL;
@@ -91,6 +118,11 @@ veil_result veil_client_audit_bundle(const veil_client *c, const veil_client_rep
         rep->policy_id, "verdict", verdict_json(rep), "ear_claims", claims, "exchange", exch);
     claims = exch = NULL; /* stolen by json_pack ("o"), even on failure */
     VEIL_ENSURE_GOTO(r, doc, VEIL_E_NOMEM, "audit: cannot build the bundle");
+    if (c->kms_doc.len) {
+        json_t *k = kms_json(c);
+        VEIL_ENSURE_GOTO(r, k && json_object_set_new(doc, "kms", k) == 0, VEIL_E_NOMEM,
+                         "audit: cannot record the KMS receipts");
+    }
     text = veil_json_dump(doc);
     VEIL_ENSURE_GOTO(r, text, VEIL_E_NOMEM, "audit: out of memory");
     VEIL_TRY(r, veil_buf_append(out, text, strlen(text)));
@@ -121,6 +153,42 @@ static veil_result check_sha(json_t *doc, const char *name, const uint8_t *p, si
     veil_hex_encode(d, 32, h);
     VEIL_ENSURE(s && veil_public_equal(s, strlen(s), h, 64), VEIL_E_PROTOCOL, msg);
     return VEIL_OK;
+}
+
+/* The recorded KMS part: receipts again, and the key used among them. */
+static veil_result verify_kms(const json_t *kms, const veil_snp_policy *policy,
+                              const veil_ohttp_keyconfig *cfgs, size_t n_cfgs, uint8_t key_id,
+                              veil_client_report *rep)
+{
+    veil_result r = VEIL_OK;
+    veil_sign_key *log_key = NULL;
+    veil_buf keys;
+    veil_ohttp_keyconfig got[CLIENT_MAX_CONFIGS];
+    size_t n_got = 0, skipped = 0;
+    char *doc = NULL;
+    const char *pem = json_string_value(json_object_get(kms, "ledger_key"));
+    const char *name = json_string_value(json_object_get(kms, "key"));
+    veil_buf_init(&keys, 0);
+    VEIL_ENSURE_GOTO(r, pem && name && json_is_object(json_object_get(kms, "document")),
+                     VEIL_E_PROTOCOL, "audit: kms: a member is missing");
+    VEIL_TRY(r, veil_sign_key_from_pem((const uint8_t *)pem, strlen(pem), &log_key));
+    doc = veil_json_dump(json_object_get(kms, "document"));
+    VEIL_ENSURE_GOTO(r, doc, VEIL_E_NOMEM, "audit: out of memory");
+    VEIL_TRY(r, client_kms_check_offline(log_key, policy, name, (const uint8_t *)doc, strlen(doc),
+                                         &keys, rep));
+    VEIL_TRY(
+        r, veil_ohttp_keys_decode(keys.data, keys.len, got, CLIENT_MAX_CONFIGS, &n_got, &skipped));
+    bool found = false;
+    for (size_t i = 0; i < n_cfgs; i++)
+        for (size_t j = 0; cfgs[i].key_id == key_id && j < n_got && !found; j++)
+            found = veil_ohttp_keyconfig_equal(&cfgs[i], &got[j]);
+    VEIL_ENSURE_GOTO(r, found, VEIL_E_PROTOCOL,
+                     "audit: receipt: the key used is not a configuration the KMS receipted");
+out:
+    veil_free(doc);
+    veil_buf_free(&keys);
+    veil_sign_key_free(log_key);
+    return r;
 }
 
 veil_result veil_client_audit_verify(const uint8_t *bundle, size_t len, int64_t at,
@@ -218,6 +286,8 @@ veil_result veil_client_audit_verify(const uint8_t *bundle, size_t len, int64_t 
                      "audit: verdict: the bundle records a refusal, the evidence verifies");
     VEIL_ENSURE_GOTO(r, m && veil_public_equal(m, strlen(m), rep->measurement, 96), VEIL_E_PROTOCOL,
                      "audit: measurement: the recorded measurement is not the evidence's");
+    if (json_object_get(doc, "kms"))
+        VEIL_TRY(r, verify_kms(json_object_get(doc, "kms"), p, cfgs, n_cfgs, (uint8_t)key_id, rep));
 out:
     if (!veil_ok(r)) {
         rep->accepted = false;

@@ -63,6 +63,7 @@ void veil_client_free(veil_client *c)
     veil_buf_free(&c->keys);
     veil_buf_free(&c->evidence);
     veil_buf_free(&c->kms_keys);
+    veil_buf_free(&c->kms_doc);
     veil_sign_key_free(c->log_key);
     veil_free_wiped(c->policy_text, c->policy_len + 1);
     veil_free_wiped(c, sizeof *c);
@@ -120,6 +121,7 @@ veil_result veil_client_new(const veil_client_opts *o, veil_client **out)
     veil_buf_init(&c->keys, MAX_KEYS_BODY);
     veil_buf_init(&c->evidence, VEIL_EVIDENCE_MAX_JSON + 65536);
     veil_buf_init(&c->kms_keys, MAX_KEYS_BODY);
+    veil_buf_init(&c->kms_doc, (size_t)1 << 20);
     if (o->gateway_url)
         VEIL_TRY(r, set_gateway(c, o->gateway_url));
     if (o->kms_url)
@@ -170,6 +172,7 @@ void client_forget(veil_client *c)
     veil_buf_clear(&c->keys);
     veil_buf_clear(&c->evidence);
     veil_buf_clear(&c->kms_keys);
+    veil_buf_clear(&c->kms_doc);
     veil_wipe(c->nonce, sizeof c->nonce);
     veil_wipe(c->cfgs, sizeof c->cfgs);
     c->n_cfgs = c->cfg_index = 0;

@@ -39,6 +39,7 @@ struct veil_client {
     veil_sign_key *log_key; /* the pinned ledger key */
     char state_file[1024];  /* the last tree head accepted */
     veil_buf kms_keys;      /* receipted configurations, application/ohttp-keys */
+    veil_buf kms_doc;       /* the configuration document as received (audit) */
 
     /* what the latest successful verification established */
     bool verified;
@@ -72,6 +73,13 @@ VEIL_MUST_USE veil_result client_fetch(veil_client *c, const char *url, const ch
                                        const char *check, veil_client_report *rep);
 /* Flow 2a (kms_keys.c): the KMS's configurations and receipts -> c->kms_keys. */
 VEIL_MUST_USE veil_result client_kms_verify(veil_client *c, veil_client_report *rep);
+/* The same checks on a recorded configuration document, without the network
+ * (no tree-head consistency): receipts against log_key, bound to `name`,
+ * reference values within `policy`; receipted configurations -> keys_out. */
+VEIL_MUST_USE veil_result client_kms_check_offline(const veil_sign_key *log_key,
+                                                   const veil_snp_policy *policy, const char *name,
+                                                   const uint8_t *doc_json, size_t len,
+                                                   veil_buf *keys_out, veil_client_report *rep);
 /* Checks, measurement, status and the failure (if any) of a verification. */
 void client_fill_report(veil_client_report *rep, const veil_verification *vr);
 void client_suite_text(const veil_hpke_suite *s, char *out, size_t cap);

@@ -50,7 +50,7 @@ static veil_result refuse(veil_client_report *rep, const char *check, const char
 
 /* Verify the receipt object `rj` and that its entry has `fields` (a JSON
  * object). out (optional) keeps the parsed receipt. */
-static veil_result verify_receipt(veil_client *c, const json_t *rj, json_t *fields,
+static veil_result verify_receipt(const veil_sign_key *log_key, const json_t *rj, json_t *fields,
                                   veil_receipt *out)
 {
     veil_result r = VEIL_OK;
@@ -60,7 +60,7 @@ static veil_result verify_receipt(veil_client *c, const json_t *rj, json_t *fiel
     memset(&tmp, 0, sizeof tmp);
     VEIL_ENSURE_GOTO(r, text && want, VEIL_E_PROTOCOL, "missing receipt");
     veil_receipt_expect e = {.fields = want, .fields_len = strlen(want)};
-    r = veil_receipt_verify((const uint8_t *)text, strlen(text), c->log_key, &e, out ? out : &tmp);
+    r = veil_receipt_verify((const uint8_t *)text, strlen(text), log_key, &e, out ? out : &tmp);
 out:
     veil_receipt_free(&tmp);
     veil_free(text);
@@ -80,9 +80,11 @@ static void note_sth(veil_sth *sths, size_t *n, size_t cap, const veil_sth *s)
 }
 
 struct kms_check {
-    veil_client *c;
-    veil_client_report *rep;
+    const veil_sign_key *log_key;  /* pinned */
+    const veil_snp_policy *policy; /* the user's */
     const char *name;
+    veil_buf *keys_out; /* receipted configurations, application/ohttp-keys */
+    veil_client_report *rep;
     veil_sth sths[CLIENT_MAX_CONFIGS + 2];
     size_t n_sth;
     unsigned receipts;
@@ -105,7 +107,7 @@ static veil_result check_config(struct kms_check *k, const json_t *e)
         goto out;
     }
     json_t *want = json_pack("{s:s,s:s,s:O}", "type", "keyconfig", "name", k->name, "config", b64);
-    r = verify_receipt(k->c, json_object_get(e, "receipt"), want, &rec);
+    r = verify_receipt(k->log_key, json_object_get(e, "receipt"), want, &rec);
     if (!veil_ok(r)) {
         r = refuse(k->rep, "receipt", "the receipt of a key configuration", r.msg);
         goto out;
@@ -113,8 +115,8 @@ static veil_result check_config(struct kms_check *k, const json_t *e)
     note_sth(k->sths, &k->n_sth, sizeof k->sths / sizeof k->sths[0], &rec.sth);
     k->receipts++;
     /* application/ohttp-keys framing: u16 length || config */
-    VEIL_TRY(r, veil_buf_u16(&k->c->kms_keys, (uint16_t)cfg.len));
-    VEIL_TRY(r, veil_buf_append(&k->c->kms_keys, cfg.data, cfg.len));
+    VEIL_TRY(r, veil_buf_u16(k->keys_out, (uint16_t)cfg.len));
+    VEIL_TRY(r, veil_buf_append(k->keys_out, cfg.data, cfg.len));
 out:
     veil_receipt_free(&rec);
     veil_buf_free(&cfg);
@@ -133,7 +135,7 @@ static veil_result check_release_policy(struct kms_check *k, const json_t *doc)
                       "a KMS key without a release policy is refused");
     json_t *want =
         json_pack("{s:s,s:s,s:O}", "type", "policy", "name", k->name, "policy", (json_t *)pol);
-    r = verify_receipt(k->c, json_object_get(doc, "policy_receipt"), want, &rec);
+    r = verify_receipt(k->log_key, json_object_get(doc, "policy_receipt"), want, &rec);
     if (!veil_ok(r))
         return refuse(k->rep, "receipt", "the receipt of the release policy", r.msg);
     note_sth(k->sths, &k->n_sth, sizeof k->sths / sizeof k->sths[0], &rec.sth);
@@ -154,7 +156,7 @@ static veil_result check_refvalues(struct kms_check *k, const json_t *doc)
     json_t *entry = NULL;
     char *text = NULL, why[48] = "";
     memset(&rec, 0, sizeof rec);
-    r = verify_receipt(k->c, json_object_get(doc, "refvalues_receipt"),
+    r = verify_receipt(k->log_key, json_object_get(doc, "refvalues_receipt"),
                        json_pack("{s:s}", "type", "refvalues"), &rec);
     if (!veil_ok(r)) {
         r = refuse(k->rep, "receipt", "the receipt of the KMS's reference values", r.msg);
@@ -171,7 +173,7 @@ static veil_result check_refvalues(struct kms_check *k, const json_t *doc)
         r = refuse(k->rep, "kms-refvalues", "the KMS's reference values cannot be read", NULL);
         goto out;
     }
-    if (!veil_snp_policy_within(kp, &k->c->policy, why, sizeof why)) {
+    if (!veil_snp_policy_within(kp, k->policy, why, sizeof why)) {
         r = refuse(k->rep, "kms-refvalues",
                    "the KMS's reference values are looser than your policy in", why);
         goto out;
@@ -191,14 +193,14 @@ static int by_size(const void *a, const void *b)
 }
 
 /* 4. each tree head, smallest first, must extend the saved one */
-static veil_result check_consistency(struct kms_check *k)
+static veil_result check_consistency(veil_client *c, struct kms_check *k)
 {
     veil_result r = VEIL_OK;
     veil_ledger_client_state *st = NULL;
     veil_buf body;
     char url[CLIENT_URL_MAX + 96];
     veil_buf_init(&body, MAX_PROOF_DOC);
-    r = veil_ledger_client_state_load(k->c->state_file, k->c->log_key, &st);
+    r = veil_ledger_client_state_load(c->state_file, c->log_key, &st);
     if (!veil_ok(r)) {
         r = refuse(k->rep, "ledger-consistency", "the saved ledger state cannot be used", r.msg);
         goto out;
@@ -210,10 +212,10 @@ static veil_result check_consistency(struct kms_check *k)
         if (veil_ledger_client_state_get(st, &saved) && saved.tree_size > 0 &&
             saved.tree_size < k->sths[i].tree_size) {
             snprintf(url, sizeof url, "%s/v1/ledger/proof/consistency?from=%llu&to=%llu",
-                     k->c->kms_url, (unsigned long long)saved.tree_size,
+                     c->kms_url, (unsigned long long)saved.tree_size,
                      (unsigned long long)k->sths[i].tree_size);
             body.len = 0;
-            VEIL_TRY(r, client_fetch(k->c, url, VEIL_HTTP_MT_JSON, MAX_PROOF_DOC, &body,
+            VEIL_TRY(r, client_fetch(c, url, VEIL_HTTP_MT_JSON, MAX_PROOF_DOC, &body,
                                      "GET consistency proof failed", "kms", k->rep));
             if (!veil_ok(veil_merkle_proof_from_json(body.data, body.len, &proof))) {
                 r = refuse(k->rep, "ledger-consistency", "the consistency proof is malformed",
@@ -229,7 +231,7 @@ static veil_result check_consistency(struct kms_check *k)
         }
     }
     k->rep->kms_tree_size = k->n_sth ? k->sths[k->n_sth - 1].tree_size : 0;
-    r = veil_ledger_client_state_save(st, k->c->state_file);
+    r = veil_ledger_client_state_save(st, c->state_file);
     if (!veil_ok(r))
         r = refuse(k->rep, "ledger-consistency", "the ledger state could not be saved", r.msg);
 out:
@@ -238,6 +240,7 @@ out:
     return r;
 }
 
+/* 2-3: everything that needs no network */
 static veil_result check_document(struct kms_check *k, const json_t *doc)
 {
     const json_t *keys = json_object_get(doc, "keys"), *e;
@@ -252,37 +255,67 @@ static veil_result check_document(struct kms_check *k, const json_t *doc)
     json_array_foreach (keys, i, e)
         VEIL_GUARD(check_config(k, e));
     VEIL_GUARD(check_release_policy(k, doc));
-    VEIL_GUARD(check_refvalues(k, doc));
-    return check_consistency(k);
+    return check_refvalues(k, doc);
+}
+
+static void report_passed(veil_client_report *rep, unsigned receipts, uint64_t tree_size)
+{
+    char detail[160];
+    rep->kms_receipts = receipts;
+    snprintf(detail, sizeof detail, "%u receipts verify against log %.12s... at tree size %llu",
+             receipts, rep->kms_log_id, (unsigned long long)tree_size);
+    client_report_check(rep, "receipt", true, detail);
+    client_report_check(rep, "kms-refvalues", true,
+                        "the KMS releases the key only to TEEs your policy accepts");
+}
+
+veil_result client_kms_check_offline(const veil_sign_key *log_key, const veil_snp_policy *policy,
+                                     const char *name, const uint8_t *doc_json, size_t len,
+                                     veil_buf *keys_out, veil_client_report *rep)
+{
+    struct kms_check k = {
+        .log_key = log_key, .policy = policy, .name = name, .keys_out = keys_out, .rep = rep};
+    json_t *doc = json_loadb((const char *)doc_json, len, JSON_REJECT_DUPLICATES, NULL);
+    veil_result r = veil_sign_key_thumbprint(log_key, rep->kms_log_id);
+    if (veil_ok(r))
+        r = check_document(&k, doc);
+    json_decref(doc);
+    if (!veil_ok(r))
+        return r;
+    for (size_t i = 0; i < k.n_sth; i++)
+        if (k.sths[i].tree_size > rep->kms_tree_size)
+            rep->kms_tree_size = k.sths[i].tree_size;
+    report_passed(rep, k.receipts, rep->kms_tree_size);
+    return VEIL_OK;
 }
 
 veil_result client_kms_verify(veil_client *c, veil_client_report *rep)
 {
     veil_result r = VEIL_OK;
-    veil_buf body;
     json_t *doc = NULL;
-    char url[CLIENT_URL_MAX + 96], detail[160];
-    struct kms_check k = {.c = c, .rep = rep, .name = c->kms_key};
-    veil_buf_init(&body, MAX_CONFIG_DOC);
+    char url[CLIENT_URL_MAX + 96];
+    struct kms_check k = {.log_key = c->log_key,
+                          .policy = &c->policy,
+                          .name = c->kms_key,
+                          .keys_out = &c->kms_keys,
+                          .rep = rep};
     veil_buf_clear(&c->kms_keys);
+    veil_buf_clear(&c->kms_doc);
     VEIL_TRY(r, veil_sign_key_thumbprint(c->log_key, rep->kms_log_id));
     snprintf(url, sizeof url, "%s/v1/keys/%s/config", c->kms_url, c->kms_key);
-    VEIL_TRY(r, client_fetch(c, url, VEIL_HTTP_MT_JSON, MAX_CONFIG_DOC, &body,
+    VEIL_TRY(r, client_fetch(c, url, VEIL_HTTP_MT_JSON, MAX_CONFIG_DOC, &c->kms_doc,
                              "GET /v1/keys/NAME/config failed", "kms", rep));
-    doc = json_loadb((const char *)body.data, body.len, JSON_REJECT_DUPLICATES, NULL);
+    doc = json_loadb((const char *)c->kms_doc.data, c->kms_doc.len, JSON_REJECT_DUPLICATES, NULL);
     VEIL_TRY(r, check_document(&k, doc));
-    rep->kms_receipts = k.receipts;
-    snprintf(detail, sizeof detail, "%u receipts verify against log %.12s... at tree size %llu",
-             k.receipts, rep->kms_log_id, (unsigned long long)rep->kms_tree_size);
-    client_report_check(rep, "receipt", true, detail);
-    client_report_check(rep, "kms-refvalues", true,
-                        "the KMS releases the key only to TEEs your policy accepts");
+    VEIL_TRY(r, check_consistency(c, &k));
+    report_passed(rep, k.receipts, rep->kms_tree_size);
     client_report_check(rep, "ledger-consistency", true,
                         "the tree head extends the one this client saw before");
 out:
     json_decref(doc);
-    veil_buf_free(&body);
-    if (!veil_ok(r))
+    if (!veil_ok(r)) {
         veil_buf_clear(&c->kms_keys);
+        veil_buf_clear(&c->kms_doc);
+    }
     return r;
 }

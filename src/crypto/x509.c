@@ -378,6 +378,15 @@ out:
 
 void veil_x509_crl_free(veil_x509_crl *crl) { X509_CRL_free(XC(crl)); }
 
+veil_result veil_x509_crl_next_update(const veil_x509_crl *crl, int64_t *out)
+{
+    *out = 0;
+    VEIL_ENSURE(crl != NULL, VEIL_E_USAGE, "x509: NULL CRL");
+    const ASN1_TIME *t = X509_CRL_get0_nextUpdate(XC(crl));
+    VEIL_ENSURE(t != NULL, VEIL_E_PROTOCOL, "x509: the CRL has no nextUpdate");
+    return asn1_time_unix(t, out);
+}
+
 /* ---- chains ---------------------------------------------------------------------- */
 
 void veil_x509_chain_clear(veil_x509_chain_status *st)

@@ -90,6 +90,8 @@ VEIL_MUST_USE veil_result veil_x509_ext_ia5(const veil_x509 *c, const char *oid,
 /* DER (whole input) or PEM (first X509 CRL block). */
 VEIL_MUST_USE veil_result veil_x509_crl_parse(const uint8_t *p, size_t n, veil_x509_crl **out);
 void veil_x509_crl_free(veil_x509_crl *crl);
+/* The CRL's nextUpdate (unix seconds); VEIL_E_PROTOCOL when it has none. */
+VEIL_MUST_USE veil_result veil_x509_crl_next_update(const veil_x509_crl *crl, int64_t *out);
 
 /* ---- chains -------------------------------------------------------------------- */
 

@@ -16,6 +16,8 @@
 #include <strings.h>
 
 #include "gateway/audio_internal.h"
+#include "gateway/rag_internal.h"
+#include "gateway/sanitize_internal.h"
 #include "gateway/stt_internal.h"
 #include "gateway/upstream_internal.h"
 #include "veil/http.h"
@@ -31,6 +33,7 @@
 typedef struct model {
     char *name, *url, *upstream_model, *api_key;
     veil_app_backend backend;
+    bool external; /* outside the TEE: requests are sanitized (docs/sanitize.md) */
 } model;
 
 struct veil_app {
@@ -42,6 +45,9 @@ struct veil_app {
     veil_stt *stt;
     unsigned connect_ms, timeout_ms;
     size_t max_upstream_response;
+    const veil_sanitize_policy *sanitize; /* borrowed; for external models */
+    const veil_app_rag *rag;              /* borrowed; RAG collections */
+    size_t n_rag;
 };
 
 /* ---- jansson: wipe what it frees ---- */
@@ -207,6 +213,15 @@ static veil_result check_loopback(const char *url)
     return VEIL_OK;
 }
 
+/* An external provider: https:// anywhere (or loopback, e.g. an egress proxy). */
+static veil_result check_external(const char *url)
+{
+    VEIL_GUARD(veil_http_url_check(url));
+    if (strncasecmp(url, "https://", 8) == 0)
+        return VEIL_OK;
+    return check_loopback(url);
+}
+
 static veil_result model_add(veil_app *app, const veil_app_model *in)
 {
     VEIL_ENSURE(in->name && in->name[0], VEIL_E_USAGE, "app: a model has no name");
@@ -214,6 +229,10 @@ static veil_result model_add(veil_app *app, const veil_app_model *in)
     switch (in->backend) {
     case VEIL_APP_BACKEND_POCKETSPHINX:
         VEIL_ENSURE(!in->url, VEIL_E_USAGE, "app: the embedded pocketsphinx model takes no URL");
+        break;
+    case VEIL_APP_BACKEND_OPENAI_EXTERNAL:
+        VEIL_ENSURE(in->url, VEIL_E_USAGE, "app: an upstream model needs a URL");
+        VEIL_GUARD(check_external(in->url));
         break;
     case VEIL_APP_BACKEND_OPENAI:
     case VEIL_APP_BACKEND_WHISPER_CPP:
@@ -223,7 +242,9 @@ static veil_result model_add(veil_app *app, const veil_app_model *in)
     default: return VEIL_ERR(VEIL_E_USAGE, "app: a model has an unknown backend");
     }
     model *m = &app->models[app->n_models];
-    m->backend = in->backend;
+    /* An external provider is an OpenAI-style upstream behind the sanitizer. */
+    m->external = in->backend == VEIL_APP_BACKEND_OPENAI_EXTERNAL;
+    m->backend = m->external ? VEIL_APP_BACKEND_OPENAI : in->backend;
     VEIL_GUARD(dup_opt(in->name, &m->name));
     app->n_models++; /* owned from here: freed with the app */
     VEIL_GUARD(dup_opt(in->url, &m->url));
@@ -255,6 +276,9 @@ veil_result veil_app_new(const veil_app_config *cfg, veil_app **out)
     VEIL_ENSURE_GOTO(res, app->models, VEIL_E_NOMEM, "app: out of memory");
     bool need_stt = false;
     for (size_t i = 0; i < n; i++) {
+        VEIL_ENSURE_GOTO(
+            res, models[i].backend != VEIL_APP_BACKEND_OPENAI_EXTERNAL || cfg->sanitize_policy,
+            VEIL_E_USAGE, "app: an external model needs a sanitize policy");
         VEIL_TRY(res, model_add(app, &models[i]));
         need_stt |= models[i].backend == VEIL_APP_BACKEND_POCKETSPHINX;
     }
@@ -263,6 +287,9 @@ veil_result veil_app_new(const veil_app_config *cfg, veil_app **out)
                                                          : VEIL_APP_STT_MODEL);
     VEIL_ENSURE_GOTO(res, app->default_stt || !cfg->default_transcription_model, VEIL_E_USAGE,
                      "app: the default transcription model is not in the model table");
+    app->sanitize = cfg->sanitize_policy;
+    app->rag = cfg->rag;
+    app->n_rag = cfg->rag ? cfg->n_rag : 0;
     app->max_body = cfg->max_body ? cfg->max_body : VEIL_APP_DEFAULT_MAX_BODY;
     app->max_audio_seconds =
         cfg->max_audio_seconds ? cfg->max_audio_seconds : VEIL_APP_DEFAULT_MAX_AUDIO_SECONDS;
@@ -633,6 +660,10 @@ static veil_result route_transcriptions(veil_app *app, const veil_bhttp_msg *rq,
                                     : reply_error(w, status, code, param, e.msg);
         goto out;
     }
+    if (r.m->external) { /* audio cannot be sanitized: it does not leave */
+        res = app_sanitize_refuse(w, true);
+        goto out;
+    }
     /* Every backend gets audio that decodes, within the duration limit. */
     e = veil_audio_decode(r.file->data, r.file->len, app->max_audio_seconds, &r.pcm);
     if (!veil_ok(e)) {
@@ -712,6 +743,9 @@ static veil_result route_chat(veil_app *app, const veil_bhttp_msg *rq, const vei
     char *url = NULL;
     veil_buf renamed;
     veil_buf_init(&renamed, 0);
+    app_sanitizer san;
+    memset(&san, 0, sizeof san);
+    const veil_app_writer *uw = w; /* the upstream's answer goes here */
     size_t len = 0;
     const uint8_t *body = veil_bhttp_content(rq, &len);
     const char *ctype = header(rq, "content-type");
@@ -733,7 +767,23 @@ static veil_result route_chat(veil_app *app, const veil_bhttp_msg *rq, const vei
         res = reply_error(w, y.status, y.code, y.param, y.msg);
         goto out;
     }
-    if (strcmp(m->upstream_model, m->name) != 0) {
+    bool augmented = false; /* "veil_rag": passages retrieved here, added as a message */
+    app_rag_refusal rr = {0};
+    e = app_rag_augment_chat(app->rag, app->n_rag, m->external, j, &augmented, &rr);
+    if (veil_ok(e) && rr.status) {
+        res = reply_error(w, rr.status, rr.code, rr.param, rr.msg);
+        goto out;
+    }
+    bool blocked = false;
+    if (veil_ok(e) && m->external) { /* sanitize before any byte leaves; restore in the answer */
+        e = app_sanitize_chat(app->sanitize, j, w, &san, &blocked);
+        if (veil_ok(e) && blocked) {
+            res = app_sanitize_refuse(w, false);
+            goto out;
+        }
+        uw = &san.w;
+    }
+    if (veil_ok(e) && (m->external || augmented || strcmp(m->upstream_model, m->name) != 0)) {
         e = chat_rename(j, m, &renamed);
         body = renamed.data;
         len = renamed.len;
@@ -747,15 +797,16 @@ static veil_result route_chat(veil_app *app, const veil_bhttp_msg *rq, const vei
     veil_upstream up;
     veil_upstream_outcome o = VEIL_UPSTREAM_FAILED;
     upstream_init(app, m, url, &up);
-    res = veil_upstream_relay(&up, CT_JSON, body, len, w, &o);
+    res = veil_upstream_relay(&up, CT_JSON, body, len, uw, &o);
     if (o == VEIL_UPSTREAM_DONE)
-        res = w->end(w->arg);
+        res = uw->end(uw->arg);
     else if (o != VEIL_UPSTREAM_BROKEN && o != VEIL_UPSTREAM_WRITER)
         res = reply_upstream(w, o);
 out:
     free_str(url);
     json_decref(j);
     veil_buf_free(&renamed);
+    app_sanitizer_free(&san);
     return res;
 }
 
@@ -813,6 +864,10 @@ veil_result veil_app_handle(veil_app *app, const veil_bhttp_msg *rq, const veil_
     } else if (path_is(path, n, "/v1/chat/completions")) {
         if (strcmp(method, "POST") == 0)
             return route_chat(app, rq, w);
+        allow = "POST";
+    } else if (path_is(path, n, "/v1/rag/search")) {
+        if (strcmp(method, "POST") == 0)
+            return app_rag_search(app->rag, app->n_rag, rq, app->max_body, w);
         allow = "POST";
     } else if (path_is(path, n, "/v1/models") ||
                (n > sizeof models_prefix - 1 &&

@@ -50,6 +50,10 @@
 
 struct veil_gateway {
     veil_http_server *srv;
+    /* keys, keys_body, keys_sha256, boot_evidence, evidence_sha256 and
+     * attest_value change together when the keys rotate
+     * (veil_gateway_update_keys): read under keys_lock */
+    pthread_rwlock_t keys_lock;
     veil_ohttp_gateway *keys;
     veil_buf keys_body; /* the served application/ohttp-keys */
     uint8_t keys_sha256[32];
@@ -59,10 +63,12 @@ struct veil_gateway {
     veil_buf boot_evidence; /* the bundle made at start (nonce empty) */
     uint8_t evidence_sha256[32];
     char attest_value[ATTEST_VALUE_MAX]; /* veil-attestation header value, or "" */
+    bool attest_header;                  /* keep attest_value across rotations */
     veil_gateway_handler_fn handler;
     void *handler_ctx;
     size_t max_body;
     unsigned max_concurrent, timeout_ms;
+    bool bench_plain; /* POST VEIL_GATEWAY_PLAIN_PATH served (benchmarks only) */
     atomic_bool hard_stop;
     atomic_uint attest_in_flight;
     gw_metrics m;
@@ -181,8 +187,9 @@ out:
 /* The evidence document: the bundle (veil/evidence.h) plus a "veil_gateway"
  * member saying what REPORT_DATA binds (its parser ignores unknown members,
  * so `veil verify` reads the document as it is). */
-static veil_result make_evidence(veil_gateway *gw, const uint8_t *nonce, size_t nonce_len,
-                                 veil_buf *out)
+static veil_result make_evidence_for(veil_gateway *gw, const veil_buf *keys_body,
+                                     const uint8_t keys_sha256[32], const uint8_t *nonce,
+                                     size_t nonce_len, veil_buf *out)
 {
     veil_result r = VEIL_OK;
     veil_evidence ev;
@@ -195,20 +202,20 @@ static veil_result make_evidence(veil_gateway *gw, const uint8_t *nonce, size_t 
     veil_evidence_init(&ev);
     veil_buf_init(&raw, VEIL_EVIDENCE_MAX_JSON);
     veil_buf_init(&keys64, 0);
-    VEIL_TRY(r, veil_gateway_report_data(nonce, nonce_len, gw->keys_sha256, rd));
+    VEIL_TRY(r, veil_gateway_report_data(nonce, nonce_len, keys_sha256, rd));
     pthread_mutex_lock(&gw->att_mu);
     r = veil_attester_evidence(gw->attester, rd, gw->vmpl, &ev);
     pthread_mutex_unlock(&gw->att_mu);
     if (!veil_ok(r))
         goto out;
     VEIL_TRY(r, veil_evidence_write(&ev, &raw));
-    VEIL_TRY(r, veil_base64_encode(gw->keys_body.data, gw->keys_body.len, &keys64));
+    VEIL_TRY(r, veil_base64_encode(keys_body->data, keys_body->len, &keys64));
     VEIL_TRY(r, veil_buf_u8(&keys64, 0));
     doc = json_loadb((const char *)raw.data, raw.len, 0, NULL);
     VEIL_ENSURE_GOTO(r, json_is_object(doc), VEIL_E_INTERNAL,
                      "gateway: the evidence bundle is not a JSON object");
     veil_hex_encode(nonce, nonce_len, nonce_hex);
-    veil_hex_encode(gw->keys_sha256, 32, keys_hex);
+    veil_hex_encode(keys_sha256, 32, keys_hex);
     veil_hex_encode(rd, 64, rd_hex);
     VEIL_ENSURE_GOTO(
         r,
@@ -226,6 +233,16 @@ out:
     veil_evidence_free(&ev);
     veil_buf_free(&raw);
     veil_buf_free(&keys64);
+    return r;
+}
+
+/* Fresh evidence for the keys served now. */
+static veil_result make_evidence(veil_gateway *gw, const uint8_t *nonce, size_t nonce_len,
+                                 veil_buf *out)
+{
+    pthread_rwlock_rdlock(&gw->keys_lock);
+    veil_result r = make_evidence_for(gw, &gw->keys_body, gw->keys_sha256, nonce, nonce_len, out);
+    pthread_rwlock_unlock(&gw->keys_lock);
     return r;
 }
 
@@ -314,10 +331,14 @@ static veil_result response_head(const veil_gateway *gw, unsigned status, const 
     for (size_t i = 0; i < n; i++)
         VEIL_TRY(r, veil_bhttp_add_header(m, h[i].name, strlen(h[i].name), h[i].value,
                                           strlen(h[i].value)));
-    if (gw->attest_value[0])
-        VEIL_TRY(r, veil_bhttp_add_header(m, VEIL_GATEWAY_ATTEST_HEADER,
-                                          strlen(VEIL_GATEWAY_ATTEST_HEADER), gw->attest_value,
-                                          strlen(gw->attest_value)));
+    char attest[ATTEST_VALUE_MAX];
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&gw->keys_lock);
+    memcpy(attest, gw->attest_value, sizeof attest);
+    pthread_rwlock_unlock((pthread_rwlock_t *)&gw->keys_lock);
+    if (attest[0])
+        VEIL_TRY(r,
+                 veil_bhttp_add_header(m, VEIL_GATEWAY_ATTEST_HEADER,
+                                       strlen(VEIL_GATEWAY_ATTEST_HEADER), attest, strlen(attest)));
     *out = m;
     m = NULL;
 out:
@@ -392,7 +413,9 @@ static void handle_single(veil_gateway *gw, veil_http_request *req, veil_http_re
     veil_buf_init(&inner, 0);
     veil_buf_init(&sealed, 0);
 
+    pthread_rwlock_rdlock(&gw->keys_lock);
     veil_result r = veil_ohttp_server_decap(gw->keys, body, n, &plain, &sctx, &why);
+    pthread_rwlock_unlock(&gw->keys_lock);
     if (!veil_ok(r)) {
         answer_decap_failure(gw, resp, why, r);
         goto out;
@@ -418,6 +441,29 @@ out:
     veil_buf_free(&sealed);
 }
 
+/* Benchmarks only (bench_plain_endpoint): the same inner exchange as
+ * handle_single without the encryption, so the two differ by OHTTP alone. */
+static void handle_plain(veil_gateway *gw, veil_http_request *req, veil_http_response *resp)
+{
+    size_t n = 0;
+    const uint8_t *body = veil_http_req_body(req, &n);
+    struct collect c = {gw, NULL, false};
+    veil_buf inner;
+    veil_buf_init(&inner, 0);
+    run_single(gw, body, n, &c);
+    veil_result r = c.ended ? veil_bhttp_encode(c.resp, VEIL_BHTTP_KNOWN_LENGTH, &inner)
+                            : VEIL_ERR(VEIL_E_INTERNAL, "no response");
+    if (veil_ok(r)) {
+        atomic_fetch_add(&gw->m.answered, 1);
+        veil_http_resp_take(resp, 200, VEIL_GATEWAY_MT_BHTTP, &inner);
+    } else {
+        answer_error(gw, resp, GW_ERR_INTERNAL, 500, "gateway-internal",
+                     "the gateway could not encode its response");
+    }
+    veil_bhttp_msg_free(c.resp);
+    veil_buf_free(&inner);
+}
+
 /* ---- chunked: request side ---------------------------------------------------------------- */
 
 static int chunked_body(void *ctx, const uint8_t *p, size_t n)
@@ -426,7 +472,9 @@ static int chunked_body(void *ctx, const uint8_t *p, size_t n)
     if (ex->failed)
         return 0; /* keep reading (bounded by max_body); the handler answers */
     veil_ohttp_decap_error why = VEIL_OHTTP_DECAP_OK;
+    pthread_rwlock_rdlock(&ex->gw->keys_lock);
     veil_result r = veil_ohttp_chunked_server_read(ex->cs, p, n, &ex->plain, &why);
+    pthread_rwlock_unlock(&ex->gw->keys_lock);
     if (!veil_ok(r)) {
         ex->failed = true;
         ex->why = why != VEIL_OHTTP_DECAP_OK ? why : VEIL_OHTTP_DECAP_MALFORMED;
@@ -595,7 +643,9 @@ static void handle_chunked(veil_gateway *gw, struct exchange *ex, veil_http_resp
 {
     veil_result r;
     if (!ex->failed) {
+        pthread_rwlock_rdlock(&gw->keys_lock);
         r = veil_ohttp_chunked_server_finish(ex->cs, &ex->plain);
+        pthread_rwlock_unlock(&gw->keys_lock);
         if (!veil_ok(r)) {
             ex->failed = true;
             ex->why = VEIL_OHTTP_DECAP_MALFORMED;
@@ -667,9 +717,40 @@ static struct exchange *exchange_new(veil_gateway *gw, bool chunked)
 
 /* ---- routing ------------------------------------------------------------------------------- */
 
+/* Benchmarks only: the plain endpoint takes an in-flight slot and per-request
+ * state exactly as POST /gateway does, so both pay the same bookkeeping. */
+static void plain_begin(veil_gateway *gw, veil_http_request *req, veil_http_response *resp)
+{
+    gw_metrics_request(&gw->m, GW_EP_OTHER);
+    const char *ct = veil_http_req_header(req, "Content-Type");
+    if (!ct || !veil_http_content_type_is(ct, VEIL_GATEWAY_MT_BHTTP)) {
+        answer_error(gw, resp, GW_ERR_MEDIA_TYPE, 415, "unsupported-media-type",
+                     "this endpoint takes message/bhttp");
+        return;
+    }
+    if (!slot_take(gw)) {
+        veil_http_resp_header(resp, "Retry-After", "1");
+        answer_error(gw, resp, GW_ERR_BUSY, 503, "gateway-busy",
+                     "too many requests in flight; retry shortly");
+        return;
+    }
+    struct exchange *ex = exchange_new(gw, false);
+    if (!ex) {
+        slot_give(gw);
+        answer_error(gw, resp, GW_ERR_INTERNAL, 500, "gateway-internal", "out of memory");
+        return;
+    }
+    veil_http_req_set_state(req, ex, exchange_free);
+}
+
 static void gw_begin(void *ctx, veil_http_request *req, veil_http_response *resp)
 {
     veil_gateway *gw = ctx;
+    if (gw->bench_plain && !strcmp(veil_http_req_path(req), VEIL_GATEWAY_PLAIN_PATH) &&
+        !strcmp(veil_http_req_method(req), "POST")) {
+        plain_begin(gw, req, resp);
+        return;
+    }
     if (strcmp(veil_http_req_path(req), VEIL_GATEWAY_PATH) != 0 ||
         strcmp(veil_http_req_method(req), "POST") != 0)
         return; /* the handler answers */
@@ -726,8 +807,10 @@ static void handle_attestation(veil_gateway *gw, veil_http_request *req, veil_ht
         goto out;
     }
     if (!hex) { /* the bundle made at start, which veil-attestation names */
+        pthread_rwlock_rdlock(&gw->keys_lock);
         veil_http_resp_set(resp, 200, VEIL_HTTP_MT_JSON, gw->boot_evidence.data,
                            gw->boot_evidence.len);
+        pthread_rwlock_unlock(&gw->keys_lock);
         goto out;
     }
     if (!slot_take_in(&gw->attest_in_flight, gw->max_concurrent)) {
@@ -774,6 +857,15 @@ static void gw_handler(void *ctx, veil_http_request *req, veil_http_response *re
                 {"/healthz", GW_EP_HEALTH},
                 {"/metrics", GW_EP_METRICS}};
 
+    if (gw->bench_plain && !strcmp(path, VEIL_GATEWAY_PLAIN_PATH)) {
+        if (strcmp(method, "POST") != 0 || !veil_http_req_state(req)) {
+            veil_http_resp_header(resp, "Allow", "POST");
+            answer_error(gw, resp, GW_ERR_METHOD, 405, NULL, "POST only");
+        } else {
+            handle_plain(gw, req, resp);
+        }
+        return;
+    }
     if (!strcmp(path, VEIL_GATEWAY_PATH)) {
         struct exchange *ex = veil_http_req_state(req);
         if (strcmp(method, "POST") != 0 || !ex) {
@@ -795,8 +887,10 @@ static void gw_handler(void *ctx, veil_http_request *req, veil_http_response *re
             veil_http_resp_header(resp, "Allow", "GET");
             answer_error(gw, resp, GW_ERR_METHOD, 405, NULL, "GET only");
         } else if (gets[i].ep == GW_EP_KEYS) {
+            pthread_rwlock_rdlock(&gw->keys_lock);
             veil_http_resp_set(resp, 200, VEIL_OHTTP_MT_KEYS, gw->keys_body.data,
                                gw->keys_body.len);
+            pthread_rwlock_unlock(&gw->keys_lock);
             veil_http_resp_header(resp, "Cache-Control", KEYS_CACHE_CONTROL);
         } else if (gets[i].ep == GW_EP_ATTESTATION) {
             handle_attestation(gw, req, resp);
@@ -820,6 +914,16 @@ static void gw_on_abort(void *ctx)
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
+/* "<hex SHA-256 of the start bundle>; keys=<hex SHA-256 of the keys body>" */
+static void attest_value_set(char out[ATTEST_VALUE_MAX], const uint8_t ev_sha[32],
+                             const uint8_t keys_sha[32])
+{
+    char ev_hex[65], keys_hex[65];
+    veil_hex_encode(ev_sha, 32, ev_hex);
+    veil_hex_encode(keys_sha, 32, keys_hex);
+    snprintf(out, ATTEST_VALUE_MAX, "%s; keys=%s", ev_hex, keys_hex);
+}
+
 static void gateway_free(veil_gateway *gw)
 {
     if (!gw)
@@ -828,6 +932,7 @@ static void gateway_free(veil_gateway *gw)
     veil_buf_free(&gw->keys_body);
     veil_buf_free(&gw->boot_evidence);
     pthread_mutex_destroy(&gw->att_mu);
+    pthread_rwlock_destroy(&gw->keys_lock);
     veil_free_wiped(gw, sizeof *gw);
 }
 
@@ -835,7 +940,6 @@ veil_result veil_gateway_start(const veil_gateway_config *cfg, veil_gateway **ou
 {
     veil_result r = VEIL_OK;
     veil_gateway *gw = NULL;
-    char ev_hex[65], keys_hex[65];
     VEIL_ENSURE(out, VEIL_E_USAGE, "gateway: missing argument");
     *out = NULL;
     VEIL_ENSURE(cfg && cfg->keys && cfg->handler, VEIL_E_USAGE,
@@ -843,6 +947,7 @@ veil_result veil_gateway_start(const veil_gateway_config *cfg, veil_gateway **ou
     gw = veil_calloc(1, sizeof *gw);
     VEIL_ENSURE(gw, VEIL_E_NOMEM, "gateway: out of memory");
     pthread_mutex_init(&gw->att_mu, NULL);
+    pthread_rwlock_init(&gw->keys_lock, NULL);
     veil_buf_init(&gw->keys_body, 0);
     veil_buf_init(&gw->boot_evidence, VEIL_EVIDENCE_MAX_JSON + 4096);
     gw_metrics_init(&gw->m);
@@ -857,6 +962,7 @@ veil_result veil_gateway_start(const veil_gateway_config *cfg, veil_gateway **ou
     gw->max_concurrent =
         cfg->max_concurrent ? cfg->max_concurrent : VEIL_GATEWAY_DEFAULT_MAX_CONCURRENT;
     gw->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : VEIL_GATEWAY_DEFAULT_TIMEOUT_MS;
+    gw->bench_plain = cfg->bench_plain_endpoint;
 
     VEIL_TRY(r, veil_ohttp_gateway_keys(cfg->keys, &gw->keys_body));
     VEIL_TRY(r, veil_sha256(gw->keys_body.data, gw->keys_body.len, gw->keys_sha256));
@@ -864,11 +970,9 @@ veil_result veil_gateway_start(const veil_gateway_config *cfg, veil_gateway **ou
         VEIL_TRY(r, make_evidence(gw, NULL, 0, &gw->boot_evidence));
         VEIL_TRY(r,
                  veil_sha256(gw->boot_evidence.data, gw->boot_evidence.len, gw->evidence_sha256));
-        if (cfg->attestation_header) {
-            veil_hex_encode(gw->evidence_sha256, 32, ev_hex);
-            veil_hex_encode(gw->keys_sha256, 32, keys_hex);
-            snprintf(gw->attest_value, sizeof gw->attest_value, "%s; keys=%s", ev_hex, keys_hex);
-        }
+        gw->attest_header = cfg->attestation_header;
+        if (gw->attest_header)
+            attest_value_set(gw->attest_value, gw->evidence_sha256, gw->keys_sha256);
     }
     veil_http_server_config hc = {
         .address = cfg->address,
@@ -901,7 +1005,64 @@ uint16_t veil_gateway_port(const veil_gateway *gw)
 
 void veil_gateway_keys_sha256(const veil_gateway *gw, uint8_t out[32])
 {
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&gw->keys_lock);
     memcpy(out, gw->keys_sha256, 32);
+    pthread_rwlock_unlock((pthread_rwlock_t *)&gw->keys_lock);
+}
+
+veil_result veil_gateway_keys(const veil_gateway *gw, veil_buf *out)
+{
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&gw->keys_lock);
+    veil_result r = veil_buf_append(out, gw->keys_body.data, gw->keys_body.len);
+    pthread_rwlock_unlock((pthread_rwlock_t *)&gw->keys_lock);
+    return r;
+}
+
+veil_result veil_gateway_update_keys(veil_gateway *gw, veil_ohttp_gateway *fresh, bool *changed)
+{
+    veil_result r = VEIL_OK;
+    veil_buf body, boot;
+    uint8_t sha[32], ev_sha[32] = {0};
+    veil_buf_init(&body, 0);
+    veil_buf_init(&boot, VEIL_EVIDENCE_MAX_JSON + 4096);
+    if (changed)
+        *changed = false;
+    VEIL_ENSURE_GOTO(r, gw && fresh, VEIL_E_USAGE, "gateway: missing argument");
+    VEIL_TRY(r, veil_ohttp_gateway_keys(fresh, &body));
+    VEIL_ENSURE_GOTO(r, body.len > 0, VEIL_E_USAGE, "gateway: a rotation must leave some key");
+    VEIL_TRY(r, veil_sha256(body.data, body.len, sha));
+    uint8_t now[32];
+    veil_gateway_keys_sha256(gw, now);
+    if (veil_public_equal(now, 32, sha, 32))
+        goto out; /* nothing changed */
+    /* evidence for the new list first, so readers never see a mismatch */
+    if (gw->attester) {
+        VEIL_TRY(r, make_evidence_for(gw, &body, sha, NULL, 0, &boot));
+        VEIL_TRY(r, veil_sha256(boot.data, boot.len, ev_sha));
+    }
+    pthread_rwlock_wrlock(&gw->keys_lock);
+    veil_ohttp_gateway_update(gw->keys, fresh);
+    fresh = NULL;
+    veil_buf tmp = gw->keys_body;
+    gw->keys_body = body;
+    body = tmp;
+    memcpy(gw->keys_sha256, sha, 32);
+    if (gw->attester) {
+        tmp = gw->boot_evidence;
+        gw->boot_evidence = boot;
+        boot = tmp;
+        memcpy(gw->evidence_sha256, ev_sha, 32);
+        if (gw->attest_header)
+            attest_value_set(gw->attest_value, gw->evidence_sha256, gw->keys_sha256);
+    }
+    pthread_rwlock_unlock(&gw->keys_lock);
+    if (changed)
+        *changed = true;
+out:
+    veil_ohttp_gateway_free(fresh);
+    veil_buf_free(&body);
+    veil_buf_free(&boot);
+    return r;
 }
 
 void veil_gateway_evidence_sha256(const veil_gateway *gw, uint8_t out[32])

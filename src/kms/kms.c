@@ -34,8 +34,10 @@
 #include "common/json_util.h"
 #include "crypto/digest.h"
 #include "kms/kms_internal.h"
+#include "veil/http.h"
 #include "veil/appraise.h"
 #include "veil/base64.h"
+#include "veil/composite.h"
 #include "veil/hex.h"
 #include "veil/mem.h"
 #include "veil/rand.h"
@@ -96,6 +98,35 @@ void veil_kms_set_key_defaults(veil_kms *k, int64_t rotate_interval, int64_t gra
         k->default_rotate_interval = rotate_interval;
     if (grace >= 0 && grace <= MAX_PERIOD)
         k->default_grace = grace;
+}
+
+void veil_kms_set_max_nonces(veil_kms *k, unsigned max) { k->max_nonces = max; }
+
+static bool copy_str(char *dst, size_t cap, const char *src)
+{
+    return (size_t)snprintf(dst, cap, "%s", src ? src : "") < cap;
+}
+
+veil_result veil_kms_set_kds(veil_kms *k, const veil_kds_config *cfg)
+{
+    VEIL_ENSURE(k != NULL, VEIL_E_USAGE, "kms: missing handle");
+    k->kds_on = false;
+    if (!cfg)
+        return VEIL_OK;
+    VEIL_ENSURE(cfg->cache_dir && cfg->cache_dir[0], VEIL_E_USAGE,
+                "kms: the KDS needs a cache dir");
+    const char *url = cfg->base_url && cfg->base_url[0] ? cfg->base_url : VEIL_KDS_DEFAULT_URL;
+    VEIL_GUARD(veil_http_url_check(url));
+    VEIL_ENSURE(copy_str(k->kds_url, sizeof k->kds_url, url) &&
+                    copy_str(k->kds_cache, sizeof k->kds_cache, cfg->cache_dir) &&
+                    copy_str(k->kds_ca, sizeof k->kds_ca, cfg->ca_file),
+                VEIL_E_USAGE, "kms: KDS URL or path too long");
+    k->kds = *cfg;
+    k->kds.base_url = k->kds_url;
+    k->kds.cache_dir = k->kds_cache;
+    k->kds.ca_file = k->kds_ca[0] ? k->kds_ca : NULL;
+    k->kds_on = true;
+    return VEIL_OK;
 }
 
 void veil_kms_set_clock(veil_kms *k, int64_t (*clock)(void *), void *arg)
@@ -878,7 +909,6 @@ out:
 veil_result veil_kms_set_refvalues(veil_kms *k, const char *json, size_t len, veil_kms_problem *pb)
 {
     veil_result r = VEIL_OK;
-    veil_snp_policy *p = NULL;
     json_t *doc = NULL;
     if (pb)
         memset(pb, 0, sizeof *pb);
@@ -889,23 +919,23 @@ veil_result veil_kms_set_refvalues(veil_kms *k, const char *json, size_t len, ve
         r = VEIL_ERR(VEIL_E_PROTOCOL, "kms: reference values are not a JSON object");
         goto out;
     }
-    if (json_object_get(doc, "report_data") || json_object_get(doc, "verification_time")) {
+    json_t *cpu = json_object_get(doc, "cpu"); /* a composite policy's CPU part */
+    if (json_object_get(doc, "report_data") || json_object_get(doc, "verification_time") ||
+        json_object_get(cpu, "report_data") || json_object_get(cpu, "verification_time")) {
         kms_problem(pb, "request",
                     "reference values must not set \"report_data\" (the KMS binds it to each "
                     "request's nonce and key) or \"verification_time\" (releases are judged now)");
         r = VEIL_ERR(VEIL_E_PROTOCOL, "kms: reference values set a per-request member");
         goto out;
     }
-    p = veil_calloc(1, sizeof *p);
-    VEIL_ENSURE_GOTO(r, p != NULL, VEIL_E_NOMEM, "kms: out of memory");
-    r = veil_snp_policy_parse(json, len, p);
+    /* a plain SEV-SNP or TDX policy, or a composite one with "cpu"/"gpu"/"gpus" */
+    r = veil_composite_policy_check(json, len, NULL);
     if (!veil_ok(r)) {
         kms_problem(pb, "request", "reference values: %s", r.msg);
         goto out;
     }
     VEIL_TRY(r, stage_document(k, "refvalues", "", doc, pb));
 out:
-    veil_free(p);
     json_decref(doc);
     return r;
 }

@@ -34,6 +34,12 @@ struct veil_kms {
     int64_t (*clock)(void *);
     void *clock_arg;
     int64_t default_rotate_interval, default_grace;
+    int64_t max_nonces; /* outstanding unused nonces; 0 = KSTORE_MAX_NONCES */
+    bool kds_on;        /* veil_kms_set_kds */
+    char kds_url[VEIL_KDS_URL_MAX];
+    char kds_cache[VEIL_KDS_PATH_MAX];
+    char kds_ca[VEIL_KMS_PATH_MAX];
+    veil_kds_config kds; /* points into the strings above */
 };
 
 /* ---- suites (keys.c) ---- */

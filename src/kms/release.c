@@ -9,6 +9,7 @@
 #include "crypto/digest.h"
 #include "kms/kms_internal.h"
 #include "veil/appraise.h"
+#include "veil/composite.h"
 #include "veil/evidence.h"
 #include "veil/hex.h"
 #include "veil/mem.h"
@@ -203,7 +204,7 @@ veil_result veil_kms_nonce(veil_kms *k, uint8_t nonce[VEIL_KMS_NONCE_LEN], int64
     int64_t now = veil_kms_now(k);
     VEIL_GUARD(veil_random_bytes(nonce, VEIL_KMS_NONCE_LEN));
     *expires = now + VEIL_KMS_NONCE_TTL;
-    return veil_kms_store_nonce_put(k->store, nonce, now, *expires);
+    return veil_kms_store_nonce_put(k->store, nonce, now, *expires, k->max_nonces);
 }
 
 /* ---- the release steps ------------------------------------------------------------------------
@@ -279,53 +280,67 @@ static void refuse(release_ctx *c, const char *check, const char *fmt, ...)
     va_end(ap);
 }
 
-static veil_result load_refvalues(release_ctx *c, veil_snp_policy *p, bool *have)
+/* SEV-SNP evidence without a VCEK/VLEK: add them from the KDS (or its
+ * cache); what is added is checked like anything the TEE sends. */
+static bool hardware_identity(release_ctx *c, veil_evidence *ev)
 {
-    veil_result r = VEIL_OK;
-    veil_buf b;
-    veil_buf_init(&b, 0);
-    *have = false;
-    VEIL_TRY(r, veil_kms_store_meta_get(c->k->store, "refvalues", &b, have));
-    if (*have)
-        VEIL_TRY(r, veil_snp_policy_parse((const char *)b.data, b.len, p));
-out:
-    veil_buf_free(&b);
-    return r;
+    veil_kds_outcome o;
+    if (!c->k->kds_on)
+        return true;
+    veil_result r = veil_kds_complete(&c->k->kds, ev, c->now, &o);
+    if (!veil_ok(r)) {
+        refuse(c, "kds", "%s", o.detail[0] ? o.detail : r.msg);
+        return false;
+    }
+    return true;
 }
 
-/* Verify and appraise; the EAR is signed whatever the outcome. */
-static veil_result attest(release_ctx *c, const veil_evidence *ev, veil_verification *ver,
+/* Verify and appraise with the composite verifier (the CPU and every GPU
+ * in the bundle, one policy: the reference values), bound to this
+ * request's REPORT_DATA; the EAR (one submodule per device) is signed
+ * whatever the outcome. */
+static veil_result attest(release_ctx *c, const veil_evidence *ev, veil_composite_result *res,
                           bool *passed)
 {
     veil_result r = VEIL_OK;
-    veil_snp_policy *p = NULL;
+    veil_buf text;
     bool have = false;
+    uint8_t base[VEIL_COMPOSITE_BASE_LEN];
     *passed = false;
-    p = veil_calloc(1, sizeof *p);
-    VEIL_ENSURE(p != NULL, VEIL_E_NOMEM, "release: out of memory");
-    VEIL_TRY(r, load_refvalues(c, p, &have));
+    veil_buf_init(&text, 0);
+    VEIL_TRY(r, veil_kms_store_meta_get(c->k->store, "refvalues", &text, &have));
     if (!have) {
         refuse(c, "refvalues",
                "the KMS has no reference values yet; an administrator must PUT /admin/refvalues");
         goto out;
     }
-    /* REPORT_DATA must bind this request's nonce and public key */
-    p->have_report_data = true;
+    /* REPORT_DATA must bind this request's nonce and public key (and,
+     * through the composite binding, every GPU report) */
     VEIL_TRY(r, veil_release_report_data(c->req->nonce, c->req->public_key, c->req->public_key_len,
-                                         p->report_data));
-    VEIL_TRY(r, veil_verify_evidence(ev, p, 0, ver));
-    ver->ear.iat = c->now;
-    memcpy(ver->ear.nonce, c->req->nonce, VEIL_KMS_NONCE_LEN);
-    ver->ear.nonce_len = VEIL_KMS_NONCE_LEN;
-    VEIL_TRY(r, veil_ear_sign(&ver->ear, c->k->ear_key, &c->resp->ear));
+                                         base));
+    veil_result vr = veil_verify_composite(ev, (const char *)text.data, text.len, base, 0, res);
+    if (vr.cls == VEIL_E_PROTOCOL || vr.cls == VEIL_E_UNSUPPORTED) {
+        refuse(c, "refvalues", "the reference values do not apply to this evidence: %s", vr.msg);
+        goto out;
+    }
+    VEIL_TRY(r, vr);
+    for (size_t d = 0; d < res->n_devices; d++) { /* submodule names: "sev-snp", "gpu0"... */
+        veil_composite_device *dev = &res->devices[d];
+        _Static_assert(sizeof dev->ear.submod == sizeof dev->name, "submodule name sizes");
+        memcpy(dev->ear.submod, dev->name, sizeof dev->name);
+    }
+    res->devices[0].ear.iat = c->now;
+    memcpy(res->devices[0].ear.nonce, c->req->nonce, VEIL_KMS_NONCE_LEN);
+    res->devices[0].ear.nonce_len = VEIL_KMS_NONCE_LEN;
+    VEIL_TRY(r, veil_composite_sign(res, c->k->ear_key, &c->resp->ear));
     c->have_ear = true;
-    if (!veil_verdict_accepted(&ver->verdict)) {
-        refuse(c, veil_check_name(ver->verdict.failed), "%s", ver->verdict.reason);
+    if (!veil_verdict_accepted(&res->verdict)) {
+        refuse(c, veil_check_name(res->verdict.failed), "%s", res->verdict.reason);
         goto out;
     }
     *passed = true;
 out:
-    veil_free(p);
+    veil_buf_free(&text);
     return r;
 }
 
@@ -430,7 +445,7 @@ static veil_result decide(release_ctx *c, const veil_hpke_key *pk)
     veil_kms *k = c->k;
     const veil_kms_release_request *req = c->req;
     veil_evidence ev;
-    veil_verification ver;
+    veil_composite_result *res = NULL;
     veil_buf policy_text;
     veil_release_policy *policy = NULL;
     char detail[VEIL_RELEASE_POLICY_DETAIL];
@@ -439,7 +454,6 @@ static veil_result decide(release_ctx *c, const veil_hpke_key *pk)
     kstore_nonce_status ns = KSTORE_NONCE_UNKNOWN;
     veil_buf_init(&policy_text, 0);
     veil_evidence_init(&ev);
-    memset(&ver, 0, sizeof ver);
 
     /* 2. the key's release policy: none means no release */
     VEIL_TRY(r, veil_kms_store_policy_get(k->store, req->name, &policy_text, &pidx, &found));
@@ -475,13 +489,19 @@ static veil_result decide(release_ctx *c, const veil_hpke_key *pk)
         refuse(c, "format", "the evidence bundle does not parse: %s", pr.msg);
         goto out;
     }
-    VEIL_TRY(r, attest(c, &ev, &ver, &passed));
+    if (!hardware_identity(c, &ev))
+        goto out;
+    res = veil_calloc(1, sizeof *res); /* ~160 KB */
+    VEIL_ENSURE_GOTO(r, res != NULL, VEIL_E_NOMEM, "release: out of memory");
+    VEIL_TRY(r, attest(c, &ev, res, &passed));
     if (!passed)
         goto out;
 
     /* 5. the release policy on the attestation result */
-    const veil_ear *ears[1] = {&ver.ear};
-    VEIL_TRY(r, veil_release_policy_eval(policy, ears, 1, &allowed, detail));
+    const veil_ear *ears[VEIL_COMPOSITE_MAX_DEVICES];
+    for (size_t d = 0; d < res->n_devices; d++)
+        ears[d] = &res->devices[d].ear;
+    VEIL_TRY(r, veil_release_policy_eval(policy, ears, res->n_devices, &allowed, detail));
     if (!allowed) {
         refuse(c, "release_policy", "%s", detail);
         goto out;
@@ -491,7 +511,8 @@ static veil_result decide(release_ctx *c, const veil_hpke_key *pk)
     VEIL_TRY(r, seal_keys(c, pk));
 out:
     veil_evidence_free(&ev);
-    veil_verification_free(&ver);
+    veil_composite_result_free(res);
+    veil_free(res);
     veil_buf_free(&policy_text);
     veil_release_policy_free(policy);
     return r;

@@ -15,6 +15,8 @@
  *   PUT  /admin/keys/{name}/policy     release policy
  *   PUT  /admin/refvalues              reference values
  *   POST /admin/keys/{name}/rotate
+ * Nonce requests and release attempts are rate-limited per client address
+ * (429 with Retry-After; a successful release gives its token back).
  * Errors are RFC 9457 problem+json whose "check" member names the check that
  * failed; release refusals also carry "ledger_index" (where the refusal was
  * recorded) and "ear" (the signed attestation result) when there is one. */
@@ -24,8 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/json_util.h"
+#include "common/ratelimit.h"
 #include "kms/kms_internal.h"
 #include "veil/base64.h"
 #include "veil/http.h"
@@ -36,6 +40,7 @@
 #define DEFAULT_MAX_AGE 300
 #define PUBLIC_MAX_BODY ((size_t)3 << 20) /* a 1 MiB bundle, base64 inside JSON */
 #define ADMIN_MAX_BODY ((size_t)512 << 10)
+#define RL_SETS 1024 /* 8 192 client buckets */
 
 typedef struct listener {
     struct veil_kms_service *svc;
@@ -49,6 +54,8 @@ struct veil_kms_service {
     veil_kms_service_config cfg;
     char ohttp_name[VEIL_KMS_NAME_MAX + 1];
     listener pub, adm;
+    bool rl_ready;
+    veil_ratelimit rl; /* nonces and release attempts, per client address */
 };
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -121,6 +128,8 @@ static unsigned status_for(const char *check)
         return 409;
     if (!strcmp(check, "internal"))
         return 500;
+    if (!strcmp(check, "kds"))
+        return 503; /* the KDS (or the way to it) is down: try again later */
     return 403;
 }
 
@@ -225,29 +234,67 @@ static void h_nonce(struct veil_kms_service *s, veil_http_response *resp)
                         (json_int_t)expires, "ttl", VEIL_KMS_NONCE_TTL));
 }
 
+/* ---- the release request body (public: the fuzz target calls it) ------------------------ */
+
+void veil_kms_release_body_free(veil_kms_release_body *b)
+{
+    if (!b)
+        return;
+    veil_buf_free(&b->nonce);
+    veil_buf_free(&b->public_key);
+    veil_buf_free(&b->evidence);
+}
+
+veil_result veil_kms_release_body_parse(const uint8_t *body, size_t len, veil_kms_release_body *out)
+{
+    veil_result r = VEIL_OK;
+    json_error_t err;
+    VEIL_ENSURE(out != NULL, VEIL_E_USAGE, "release body: NULL output");
+    veil_buf_init(&out->nonce, 0);
+    veil_buf_init(&out->public_key, 0);
+    veil_buf_init(&out->evidence, 0);
+    VEIL_ENSURE(body != NULL || len == 0, VEIL_E_USAGE, "release body: NULL input");
+    json_t *doc = body ? json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &err) : NULL;
+    VEIL_ENSURE_GOTO(r, json_is_object(doc), VEIL_E_PROTOCOL, "the body must be a JSON object");
+    json_t *ev = json_object_get(doc, "evidence");
+    VEIL_ENSURE_GOTO(r,
+                     b64_member(doc, "nonce", &out->nonce) &&
+                         b64_member(doc, "public_key", &out->public_key) && json_is_object(ev) &&
+                         veil_ok(veil_jcs_serialize(ev, &out->evidence)),
+                     VEIL_E_PROTOCOL,
+                     "the body is {\"nonce\": base64, \"public_key\": base64 (32-byte X25519), "
+                     "\"evidence\": {evidence bundle}}");
+out:
+    json_decref(doc);
+    if (!veil_ok(r))
+        veil_kms_release_body_free(out);
+    return r;
+}
+
 static void h_release(struct veil_kms_service *s, const veil_http_request *req,
                       veil_http_response *resp, const char *name)
 {
-    json_t *body = NULL, *out = NULL;
-    veil_buf nonce, pk, evidence;
+    json_t *out = NULL;
+    veil_kms_release_body b;
     veil_kms_release_response rr;
-    veil_buf_init(&nonce, 0);
-    veil_buf_init(&pk, 0);
-    veil_buf_init(&evidence, 0);
+    size_t len = 0;
+    const uint8_t *body = veil_http_req_body(req, &len);
+    const char *ct = veil_http_req_header(req, "Content-Type");
+    veil_buf_init(&b.nonce, 0);
+    veil_buf_init(&b.public_key, 0);
+    veil_buf_init(&b.evidence, 0);
     memset(&rr, 0, sizeof rr);
-    if (!json_body(req, resp, &body))
-        goto out;
-    json_t *ev = json_object_get(body, "evidence");
-    if (!b64_member(body, "nonce", &nonce) || !b64_member(body, "public_key", &pk) ||
-        !json_is_object(ev) || !veil_ok(veil_jcs_serialize(ev, &evidence))) {
-        problem(resp, 400, "request", NULL,
-                "the body is {\"nonce\": base64, \"public_key\": base64 (32-byte X25519), "
-                "\"evidence\": {evidence bundle}}",
-                NULL);
+    if (!ct || !veil_http_content_type_is(ct, VEIL_HTTP_MT_JSON)) {
+        problem(resp, 415, "request", NULL, "send the body as application/json", NULL);
         goto out;
     }
-    veil_kms_release_request q = {name,      evidence.data, evidence.len, nonce.data,
-                                  nonce.len, pk.data,       pk.len};
+    veil_result pr = veil_kms_release_body_parse(body, len, &b);
+    if (!veil_ok(pr)) {
+        problem(resp, 400, "request", NULL, pr.msg, NULL);
+        goto out;
+    }
+    veil_kms_release_request q = {name,        b.evidence.data,   b.evidence.len,  b.nonce.data,
+                                  b.nonce.len, b.public_key.data, b.public_key.len};
     veil_result r = veil_kms_release(s->k, &q, &rr);
     log_event(s, json_pack("{s:s,s:s,s:s,s:s,s:I}", "event", "release", "name", name, "outcome",
                            rr.released ? "released" : "refused", "check",
@@ -263,13 +310,15 @@ static void h_release(struct veil_kms_service *s, const veil_http_request *req,
             json_object_set_new(ext, "ledger_index", json_integer((json_int_t)rr.ledger_index));
         if (rr.ear.len)
             json_object_set_new(ext, "ear", json_stringn((const char *)rr.ear.data, rr.ear.len));
-        char detail[400];
+        char detail[sizeof rr.problem.detail];
         snprintf(detail, sizeof detail, "%s", rr.problem.detail);
         char title[80];
         snprintf(title, sizeof title, "Release refused: the %s check failed", rr.problem.check);
         problem(resp, status_for(rr.problem.check), rr.problem.check, title, detail, ext);
         goto out;
     }
+    if (s->rl_ready) /* only refusals count against the address */
+        veil_rl_refund(&s->rl, veil_http_req_client_addr(req));
     json_t *ids = json_array();
     for (size_t i = 0; ids && i < rr.n_key_ids; i++)
         json_array_append_new(ids, json_integer(rr.key_ids[i]));
@@ -287,11 +336,8 @@ static void h_release(struct veil_kms_service *s, const veil_http_request *req,
                     (json_int_t)rr.ledger_index, "receipt", rj ? rj : json_null());
     send_json(resp, 200, out);
 out:
-    json_decref(body);
     veil_kms_release_response_free(&rr);
-    veil_buf_free(&nonce);
-    veil_buf_free(&pk);
-    veil_buf_free(&evidence);
+    veil_kms_release_body_free(&b);
 }
 
 static void h_ohttp_keys(struct veil_kms_service *s, const veil_http_request *req,
@@ -535,10 +581,42 @@ static void admin_handler(struct veil_kms_service *s, veil_http_request *req,
     veil_free(text);
 }
 
+/* ---- rate limit ------------------------------------------------------------------------ */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Nonces and release attempts cost a token; checked before the KMS lock so
+ * a flood is answered without queueing behind real work. */
+static bool rate_ok(struct veil_kms_service *s, veil_http_request *req, veil_http_response *resp)
+{
+    const char *path = veil_http_req_path(req);
+    char name[VEIL_KMS_NAME_MAX + 1], after[16];
+    unsigned retry = 0;
+    if (!s->rl_ready || strcmp(veil_http_req_method(req), "POST") != 0 ||
+        (strcmp(path, "/v1/attest/nonce") != 0 && !path_name(path, "/v1/keys/", "/release", name)))
+        return true;
+    if (veil_rl_take(&s->rl, veil_http_req_client_addr(req), mono_ms(), &retry))
+        return true;
+    snprintf(after, sizeof after, "%u", retry);
+    problem(resp, 429, "rate_limit", NULL,
+            "too many nonce requests or refused releases from this address; retry after the "
+            "Retry-After seconds",
+            json_pack("{s:i}", "retry_after", (int)retry));
+    veil_http_resp_header(resp, "Retry-After", after);
+    return false;
+}
+
 static void handler(void *ctx, veil_http_request *req, veil_http_response *resp)
 {
     listener *l = ctx;
     struct veil_kms_service *s = l->svc;
+    if (!l->admin && !rate_ok(s, req, resp))
+        return;
     pthread_mutex_lock(&s->lock);
     if (l->admin)
         admin_handler(s, req, resp);
@@ -580,6 +658,11 @@ veil_result veil_kms_service_start(veil_kms *k, const veil_kms_service_config *c
                                   .max_body = ADMIN_MAX_BODY,
                                   .handler = handler,
                                   .ctx = &s->adm};
+    if (cfg->nonce_rate) {
+        unsigned burst = cfg->nonce_burst ? cfg->nonce_burst : 2 * cfg->nonce_rate;
+        VEIL_TRY(r, veil_rl_init(&s->rl, cfg->nonce_rate, burst, RL_SETS));
+        s->rl_ready = true;
+    }
     VEIL_TRY(r, veil_http_server_start(&pc, &s->pub.srv));
     VEIL_TRY(r, veil_http_server_start(&ac, &s->adm.srv));
     *out = s;
@@ -619,6 +702,8 @@ void veil_kms_service_stop(veil_kms_service *s)
         return;
     veil_http_server_stop(s->pub.srv);
     veil_http_server_stop(s->adm.srv);
+    if (s->rl_ready)
+        veil_rl_free(&s->rl);
     pthread_mutex_destroy(&s->lock);
     veil_free(s);
 }

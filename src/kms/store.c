@@ -465,10 +465,13 @@ out:
 /* ---- nonces ------------------------------------------------------------------------- */
 
 veil_result veil_kms_store_nonce_put(veil_kms_store *s, const uint8_t nonce[VEIL_KMS_NONCE_LEN],
-                                     int64_t now, int64_t expires)
+                                     int64_t now, int64_t expires, int64_t max_outstanding)
 {
     veil_result r = VEIL_OK;
     sqlite3_stmt *st = NULL;
+    int64_t count = 0;
+    if (max_outstanding <= 0 || max_outstanding > KSTORE_MAX_NONCES)
+        max_outstanding = KSTORE_MAX_NONCES;
     VEIL_TRY(r, veil_kms_store_begin(s));
     /* Expired nonces stay an hour so that a late reuse is reported as
      * "expired", then go. */
@@ -480,9 +483,23 @@ veil_result veil_kms_store_nonce_put(veil_kms_store *s, const uint8_t nonce[VEIL
     sqlite3_bind_int64(st, 1, now);
     VEIL_ENSURE_GOTO(r, sqlite3_step(st) == SQLITE_ROW, VEIL_E_INTERNAL,
                      "kms store: a read failed");
-    VEIL_ENSURE_GOTO(r, sqlite3_column_int64(st, 0) < KSTORE_MAX_NONCES, VEIL_E_NOMEM,
-                     "kms: too many outstanding nonces; try again in a minute");
+    count = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    st = NULL;
+    if (count >= max_outstanding) {
+        /* At the bound the oldest outstanding nonces expire early (a later
+         * use of one says "expired"), so a flood cannot grow the table nor
+         * lock out everyone else. */
+        VEIL_TRY(r, prep(s,
+                         "UPDATE nonces SET expires = ?1 - 1 WHERE rowid IN (SELECT rowid FROM "
+                         "nonces WHERE used = 0 AND expires >= ?1 ORDER BY expires, rowid "
+                         "LIMIT ?2)",
+                         &st));
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, count - max_outstanding + 1);
+        VEIL_TRY(r, step_done(st));
+        sqlite3_finalize(st);
+    }
     VEIL_TRY(r, prep(s, "INSERT INTO nonces(value, expires, used) VALUES(?1, ?2, 0)", &st));
     sqlite3_bind_blob(st, 1, nonce, VEIL_KMS_NONCE_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, expires);

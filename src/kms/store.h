@@ -105,10 +105,12 @@ typedef enum kstore_nonce_status {
 } kstore_nonce_status;
 
 /* Store a fresh nonce; drops nonces expired before now - 3600 first, and
- * refuses (VEIL_E_NOMEM) beyond KSTORE_MAX_NONCES outstanding. */
+ * when max_outstanding (<= 0 or above KSTORE_MAX_NONCES: KSTORE_MAX_NONCES)
+ * unused unexpired nonces are already out, expires the oldest of them. */
 VEIL_MUST_USE veil_result veil_kms_store_nonce_put(veil_kms_store *s,
                                                    const uint8_t nonce[VEIL_KMS_NONCE_LEN],
-                                                   int64_t now, int64_t expires);
+                                                   int64_t now, int64_t expires,
+                                                   int64_t max_outstanding);
 /* Check and consume a nonce in one transaction (its own). */
 VEIL_MUST_USE veil_result veil_kms_store_nonce_consume(veil_kms_store *s,
                                                        const uint8_t nonce[VEIL_KMS_NONCE_LEN],

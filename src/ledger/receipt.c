@@ -39,8 +39,9 @@ static veil_result parse_object(const json_t *o, veil_receipt *out)
                     veil_public_equal(json_string_value(ver), json_string_length(ver),
                                       RECEIPT_VERSION, strlen(RECEIPT_VERSION)),
                 VEIL_E_PROTOCOL, "ledger: receipt version is not veil-receipt-v1");
-    VEIL_ENSURE(json_is_string(entry) && json_string_length(entry) <= VEIL_LEDGER_MAX_ENTRY,
-                VEIL_E_PROTOCOL, "ledger: receipt entry is not a string of at most 1 MiB");
+    VEIL_ENSURE(json_is_string(entry) && json_string_length(entry) > 0 &&
+                    json_string_length(entry) <= VEIL_LEDGER_MAX_ENTRY,
+                VEIL_E_PROTOCOL, "ledger: receipt entry is not a string of 1 byte to 1 MiB");
     VEIL_GUARD(veil_buf_append(&out->entry, json_string_value(entry), json_string_length(entry)));
     VEIL_GUARD(veil_ledger_json_u53(json_object_get(o, "leaf_index"), &out->leaf_index,
                                     "ledger: receipt leaf_index is not an integer in [0, 2^53)"));
@@ -75,9 +76,10 @@ veil_result veil_receipt_write(const veil_receipt *r, veil_buf *out)
                          json_array_append_new(
                              proof, veil_ledger_json_b64_new(r->inclusion.hash[i], HASH_LEN)) == 0,
                          VEIL_E_NOMEM, "ledger: out of memory writing a receipt");
-    o = json_pack("{s:s%,s:O,s:I,s:o,s:s}", "entry", (const char *)r->entry.data, r->entry.len,
-                  "inclusion_proof", proof, "leaf_index", (json_int_t)r->leaf_index, "sth",
-                  veil_sth_json(&r->sth), "version", RECEIPT_VERSION);
+    o = json_pack("{s:s%,s:O,s:I,s:o,s:s}", "entry",
+                  r->entry.data ? (const char *)r->entry.data : "", r->entry.len, "inclusion_proof",
+                  proof, "leaf_index", (json_int_t)r->leaf_index, "sth", veil_sth_json(&r->sth),
+                  "version", RECEIPT_VERSION);
     VEIL_ENSURE_GOTO(res, o != NULL, VEIL_E_USAGE,
                      "ledger: receipt entry is not UTF-8 or out of memory writing a receipt");
     VEIL_TRY(res, veil_jcs_serialize(o, out));

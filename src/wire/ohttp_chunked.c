@@ -25,7 +25,7 @@
 
 /* Seals/opens one direction's chunks. */
 typedef struct chunk_cipher {
-    veil_hpke_ctx *hpke; /* request direction, else NULL */
+    veil_hpke_ctx *hpke;      /* request direction, else NULL */
     ohttp_response_keys keys; /* response direction: wiped once in actx */
     veil_aead_ctx *actx;      /* response direction, from keys */
 } chunk_cipher;

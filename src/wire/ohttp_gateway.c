@@ -46,6 +46,21 @@ void veil_ohttp_gateway_remove(veil_ohttp_gateway *gw, uint8_t key_id)
     memset(e, 0, sizeof *e);
 }
 
+void veil_ohttp_gateway_update(veil_ohttp_gateway *gw, veil_ohttp_gateway *from)
+{
+    for (size_t i = 0; gw && from && i < 256; i++) {
+        struct gw_entry *d = &gw->keys[i], *s = &from->keys[i];
+        if (d->used && s->used && veil_ohttp_keyconfig_equal(&d->cfg, &s->cfg))
+            continue; /* the same key: from's copy is freed below */
+        veil_ohttp_gateway_remove(gw, (uint8_t)i);
+        if (s->used) {
+            *d = *s;
+            memset(s, 0, sizeof *s);
+        }
+    }
+    veil_ohttp_gateway_free(from);
+}
+
 veil_result veil_ohttp_gateway_keys(const veil_ohttp_gateway *gw, veil_buf *out)
 {
     for (size_t i = 0; i < 256; i++)

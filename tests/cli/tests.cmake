@@ -6,3 +6,7 @@ add_test(NAME cli/verify-kinds
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli/verify_kinds.sh
                  $<TARGET_FILE:veil> ${VEIL_TESTDATA_DIR})
 set_tests_properties(cli/verify-kinds PROPERTIES TIMEOUT 300)
+# sanitize: `veil sanitize` output, --json without values, block and policy errors.
+add_test(NAME cli/sanitize
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli/sanitize.sh $<TARGET_FILE:veil>)
+set_tests_properties(cli/sanitize PROPERTIES TIMEOUT 60)

@@ -18,6 +18,15 @@ for tool in jq curl sqlite3; do
   command -v $tool >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
 done
 CURL=(curl -sS --max-time 30)
+# wait_url NAME PID: the "url" of NAME's listening line in $T/NAME.out
+wait_url() {
+  for _ in $(seq 1200); do
+    grep -q '"event": *"listening"' "$T/$1.out" 2>/dev/null && break
+    kill -0 "$2" 2>/dev/null || { cat "$T/$1.err" >&2; fail "$1 exited"; }
+    sleep 0.25
+  done
+  grep '"event": *"listening"' "$T/$1.out" | head -n1 | jq -r .url
+}
 
 note "veil up (KMS by default)"
 "$VEIL" up --state "$T/up" --json >"$T/up.out" 2>"$T/up.err" &
@@ -61,6 +70,18 @@ jq -e '[.verification.checks[].check] | index("kms-gateway-keys") != null' "$T/b
   >/dev/null || fail "the attested key was not matched to the receipted one"
 SIZE=$(jq -r .sth.tree_size "$T/state.json")
 [ "$SIZE" -ge 4 ] || fail "no tree head saved in the state file"
+
+note "the audit bundle keeps the receipts; veil audit verify checks them again offline"
+rc=$(transcribe audited --gateway "$GW" --policy "$POLICY" --kms "$KMS" \
+  --ledger-key "$LEDGER_KEY" --ledger-state "$T/state.json" --audit "$T/audit.json")
+[ "$rc" = 0 ] || { cat "$T/audited.err"; fail "transcribe --audit: exit $rc"; }
+"$VEIL" audit verify "$T/audit.json" >"$T/audit.out" 2>&1 || { cat "$T/audit.out"; fail "audit verify"; }
+grep -q "KMS's receipts verify" "$T/audit.out" || fail "audit verify did not check the receipts"
+jq '.kms.document.policy.allOf[1].equals = true' "$T/audit.json" >"$T/audit-bad.json"
+if "$VEIL" audit verify "$T/audit-bad.json" >"$T/audit-bad.out" 2>&1; then
+  fail "a bundle whose recorded release policy was changed still verifies"
+fi
+grep -q 'receipt' "$T/audit-bad.out" || { cat "$T/audit-bad.out"; fail "the refusal does not name the receipt"; }
 
 note "the KMS alone (no gateway attestation)"
 rc=$(transcribe kmsonly --policy "$POLICY" --kms "$KMS" --ledger-key "$LEDGER_KEY" \
@@ -117,6 +138,88 @@ rc=$(transcribe forked --policy "$POLICY" --kms "$FKMS" --ledger-key "$LEDGER_KE
 [ "$rc" = 1 ] && [ "$(failed_check forked)" = ledger-consistency ] ||
   fail "the forked log: exit $rc, check '$(failed_check forked)'"
 grep -q "ledger-consistency" "$T/forked.err" || fail "the refusal does not name the check"
+
+note "veil proxy in front of the stack (it verifies the gateway once)"
+"$VEIL" proxy --listen 127.0.0.1:0 --relay "$RELAY" --gateway "$GW" --policy "$POLICY" --json \
+  >"$T/proxy.out" 2>"$T/proxy.err" &
+BG_PIDS+=($!)
+PROXY_PID=$!
+proxy_ready() { grep -q '"event": *"listening"' "$T/proxy.out" || ! kill -0 "$PROXY_PID" 2>/dev/null; }
+for _ in $(seq 600); do proxy_ready && break; sleep 0.25; done
+PX=http://127.0.0.1:$(grep '"event": *"listening"' "$T/proxy.out" | head -n1 | jq -r .port) ||
+  { cat "$T/proxy.err"; fail "veil proxy did not start"; }
+le32() { printf "\\x%02x\\x%02x\\x%02x\\x%02x" $(($1 & 255)) $((($1 >> 8) & 255)) \
+  $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+n=$(stat -c %s "$RAW") # the .raw as a 16 kHz mono s16le WAV for the OpenAI-style upload
+{ printf "RIFF$(le32 $((n + 36)))WAVEfmt $(le32 16)\x01\x00\x01\x00$(le32 16000)$(le32 32000)"
+  printf "\x02\x00\x10\x00data$(le32 "$n")"; cat "$RAW"; } >"$T/goforward.wav"
+proxy_transcribe() {
+  curl -sS --max-time 300 -o "$T/px.json" -w '%{http_code}' -F "file=@$T/goforward.wav" \
+    -F model=whisper-1 "$PX/v1/audio/transcriptions"
+}
+[ "$(proxy_transcribe)" = 200 ] && jq -e '.text == "go forward ten meters"' "$T/px.json" >/dev/null ||
+  fail "through the proxy: $(cat "$T/px.json")"
+
+note "a rotation reaches the gateway: it attests again and serves the new key"
+old_id=$(jq -r .verification.key_id "$T/both.json")
+st=$("${CURL[@]}" -o "$T/rotate.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+  "$ADMIN/admin/keys/gw/rotate")
+[ "$st" = 200 ] || fail "rotate: $st $(cat "$T/rotate.out")"
+for i in $(seq 60); do
+  rc=$(transcribe rotated --gateway "$GW" --policy "$POLICY" --kms "$KMS" \
+    --ledger-key "$LEDGER_KEY" --ledger-state "$T/state.json")
+  [ "$rc" = 0 ] && break
+  [ "$(failed_check rotated)" = receipt ] || { cat "$T/rotated.err"; fail "after rotation: exit $rc"; }
+  sleep 1 # the gateway polls the KMS every 5 s (veil up passes --key-poll 5)
+done
+[ "$rc" = 0 ] || fail "the gateway never took the rotated key"
+new_id=$(jq -r .verification.key_id "$T/rotated.json")
+[ "$new_id" != "$old_id" ] || fail "still key id $old_id after the rotation"
+n=$("${CURL[@]}" "$GW/ohttp-keys" | od -An -tx1 | wc -w)
+[ "$n" -gt 80 ] || fail "the gateway dropped the old key during its grace period"
+echo "key id $old_id -> $new_id; the gateway still serves the old one in its grace period"
+# the proxy verified the old key list; the old key still decrypts during its
+# grace period, so the proxy keeps working across the rotation
+[ "$(proxy_transcribe)" = 200 ] && jq -e '.text == "go forward ten meters"' "$T/px.json" >/dev/null ||
+  fail "through the proxy after the rotation: $(cat "$T/px.json")"
+
+note "a key whose grace ends: the gateway drops it, the proxy verifies again and goes on"
+admin_put() { "${CURL[@]}" -o "$T/admin.out" -w '%{http_code}' -X PUT -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' --data-binary "$2" "$ADMIN$1"; }
+[ "$(admin_put /admin/keys/gw2 '{"type":"ohttp","suites":["x25519"],"grace":2,"quarantine":2}')" = 200 ] ||
+  fail "create gw2: $(cat "$T/admin.out")"
+[ "$(admin_put /admin/keys/gw2/policy '{"claim":"sev-snp.ear.status","in":["affirming","warning"]}')" = 200 ] ||
+  fail "gw2 policy: $(cat "$T/admin.out")"
+"$VEIL" sim launch --state "$T/up/sim" -- "$VEIL" gateway --listen 127.0.0.1:0 --attester sim \
+  --kms "$KMS" --key gw2 --key-poll 1 --json >"$T/gw2.out" 2>"$T/gw2.err" &
+BG_PIDS+=($!)
+GW2_PID=$!
+"$VEIL" relay --listen 127.0.0.1:0 --gateway "$(wait_url gw2 "$GW2_PID")/gateway" --json \
+  >"$T/relay2.out" 2>"$T/relay2.err" &
+BG_PIDS+=($!)
+RELAY2=$(wait_url relay2 $!)
+GW2=$(grep '"event": *"listening"' "$T/gw2.out" | head -n1 | jq -r .url)
+"$VEIL" proxy --listen 127.0.0.1:0 --relay "$RELAY2" --gateway "$GW2" --policy "$POLICY" --json \
+  >"$T/proxy2.out" 2>"$T/proxy2.err" &
+BG_PIDS+=($!)
+PROXY2_PID=$!
+for _ in $(seq 600); do grep -q '"event": *"listening"' "$T/proxy2.out" && break; sleep 0.25; done
+PX=http://127.0.0.1:$(grep '"event": *"listening"' "$T/proxy2.out" | head -n1 | jq -r .port)
+[ "$(proxy_transcribe)" = 200 ] || fail "proxy 2 before the rotation: $(cat "$T/px.json")"
+keys0=$("${CURL[@]}" "$GW2/ohttp-keys" | od -An -tx1 | tr -d ' \n')
+st=$("${CURL[@]}" -o "$T/rotate.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+  "$ADMIN/admin/keys/gw2/rotate")
+[ "$st" = 200 ] || fail "rotate gw2: $st $(cat "$T/rotate.out")"
+for _ in $(seq 120); do # new key in, then (2 s of grace later) the old one out
+  keys=$("${CURL[@]}" "$GW2/ohttp-keys" | od -An -tx1 | tr -d ' \n')
+  [ "$keys" != "$keys0" ] && [ "${#keys}" -eq "${#keys0}" ] && break
+  sleep 0.5
+done
+[ "$keys" != "$keys0" ] && [ "${#keys}" -eq "${#keys0}" ] ||
+  fail "gateway 2 did not drop its old key after the grace period"
+[ "$(proxy_transcribe)" = 200 ] && jq -e '.text == "go forward ten meters"' "$T/px.json" >/dev/null ||
+  fail "proxy 2 after its key was dropped: $(cat "$T/px.json")"
+kill "$PROXY2_PID" 2>/dev/null || true
 
 note "a gateway binary one byte away from the measured one gets no key"
 cp "$VEIL" "$T/veil-patched"

@@ -1,8 +1,8 @@
 /* The release request (POST /v1/keys/NAME/release, docs/kms.md). The body
- * is parsed the way src/kms/service.c's h_release does (that handler is
- * static): jansson with JSON_REJECT_DUPLICATES, a JSON object, base64
- * "nonce" and "public_key", an "evidence" object re-encoded as JCS. What
- * parses goes through the public entry point veil_kms_release against a
+ * goes through the parser the service itself uses,
+ * veil_kms_release_body_parse (jansson with JSON_REJECT_DUPLICATES, a JSON
+ * object, base64 "nonce" and "public_key", an "evidence" object re-encoded
+ * as JCS). What parses goes through the public entry point veil_kms_release against a
  * real KMS state (root-key file, in a temp dir made once) with a key "gw",
  * a release policy and reference values, so every release step is reached.
  * A well-formed 32-byte nonce in the input is replaced by a fresh one from
@@ -15,9 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
-#include "veil/base64.h"
 #include "veil/kms.h"
 #include "veil/ledger.h"
 
@@ -60,37 +57,24 @@ static void setup(void)
         die("setup", r);
 }
 
-static bool b64_member(json_t *o, const char *name, veil_buf *out)
-{
-    const char *s = json_string_value(json_object_get(o, name));
-    return s && veil_ok(veil_base64_decode(s, strlen(s), out));
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    veil_kms_release_body b;
     if (!g_kms)
         setup();
-    json_error_t err;
-    json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
-    veil_buf nonce, pk, evidence;
-    veil_buf_init(&nonce, 0);
-    veil_buf_init(&pk, 0);
-    veil_buf_init(&evidence, 0);
-    json_t *ev = json_object_get(body, "evidence");
-    if (!json_is_object(body) || !b64_member(body, "nonce", &nonce) ||
-        !b64_member(body, "public_key", &pk) || !json_is_object(ev) ||
-        !veil_ok(veil_jcs_serialize(ev, &evidence)))
-        goto out;
+    /* the production parser of the HTTP body (src/kms/service.c) */
+    if (!veil_ok(veil_kms_release_body_parse(data, size, &b)))
+        return 0;
     uint8_t fresh[VEIL_KMS_NONCE_LEN];
     int64_t expires = 0;
-    if (nonce.len == VEIL_KMS_NONCE_LEN) {
+    if (b.nonce.len == VEIL_KMS_NONCE_LEN) {
         veil_result r = veil_kms_nonce(g_kms, fresh, &expires);
         if (!veil_ok(r))
             die("nonce", r);
-        memcpy(nonce.data, fresh, sizeof fresh);
+        memcpy(b.nonce.data, fresh, sizeof fresh);
     }
-    veil_kms_release_request q = {"gw",      evidence.data, evidence.len, nonce.data,
-                                  nonce.len, pk.data,       pk.len};
+    veil_kms_release_request q = {"gw",        b.evidence.data,   b.evidence.len,  b.nonce.data,
+                                  b.nonce.len, b.public_key.data, b.public_key.len};
     veil_kms_release_response rr;
     memset(&rr, 0, sizeof rr);
     veil_result r = veil_kms_release(g_kms, &q, &rr);
@@ -99,10 +83,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rr.released || !rr.problem.check[0])
         abort();
     veil_kms_release_response_free(&rr);
-out:
-    json_decref(body);
-    veil_buf_free(&nonce);
-    veil_buf_free(&pk);
-    veil_buf_free(&evidence);
+    veil_kms_release_body_free(&b);
     return 0;
 }

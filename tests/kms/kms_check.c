@@ -7,8 +7,11 @@
  *   kms_check keys FILE          decode a key set written by `veil kms fetch
  *                                --out` and print "NAME KEY_ID PUBKEY_HEX"
  *                                per key
+ *   kms_check keysets FILE...    the same for many files (one process for a
+ *                                long crash run): "FILE NAME KEY_ID PUBKEY_HEX"
  * Run `ledger` only while no KMS holds the state. Exit 0 on success, 1 on a
  * failed check (named on stderr), 2 on usage errors. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +87,7 @@ out:
     return rc;
 }
 
-static int print_keys(const char *file)
+static int print_keys(const char *file, bool with_file)
 {
     veil_buf b;
     veil_release_keys *k = calloc(1, sizeof *k);
@@ -99,6 +102,8 @@ static int print_keys(const char *file)
     }
     for (size_t i = 0; i < k->n; i++) {
         const veil_ohttp_keyconfig *c = &k->keys[i].config;
+        if (with_file)
+            printf("%s ", file);
         printf("%s %u ", k->name, c->key_id);
         for (size_t j = 0; j < c->public_key_len; j++)
             printf("%02x", c->public_key[j]);
@@ -119,7 +124,15 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "ledger"))
         return check_ledger(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "keys"))
-        return print_keys(argv[2]);
-    fprintf(stderr, "usage: kms_check ledger STATE_DIR | kms_check keys FILE\n");
+        return print_keys(argv[2], false);
+    if (argc >= 3 && !strcmp(argv[1], "keysets")) {
+        for (int i = 2; i < argc; i++)
+            if (print_keys(argv[i], true) != 0)
+                return 1;
+        return 0;
+    }
+    fprintf(
+        stderr,
+        "usage: kms_check ledger STATE_DIR | kms_check keys FILE | kms_check keysets FILE...\n");
     return 2;
 }

@@ -894,11 +894,73 @@ static void test_report_data_encoding(void **state)
     tu_ok(veil_gateway_report_data(NULL, 0, ksha, got));
 }
 
+/* veil_gateway_update_keys (a KMS rotation): the gateway switches to the
+ * new set; a client verified against the old list is refused (422,
+ * ohttp-key) and a fresh verification gets the new list, with new start
+ * evidence in the veil-attestation header. */
+static void test_key_rotation(void **state)
+{
+    (void)state;
+    struct stack st;
+    veil_client_report rep;
+    veil_bhttp_msg *req = NULL, *resp = NULL;
+    uint8_t k0[32], e0[32], k1[32], e1[32];
+    bool changed = false;
+    stack_start(&st, S.a.att, fake_app, NULL, 0, NULL);
+    veil_client *old = client_for(st.gw_url, st.relay_url, S.policy_a);
+    tu_ok(veil_client_verify(old, &rep));
+    veil_gateway_keys_sha256(st.gw, k0);
+    veil_gateway_evidence_sha256(st.gw, e0);
+
+    veil_ohttp_gateway *fresh = NULL;
+    tu_ok(veil_gateway_standalone_keys(&fresh));
+    tu_ok(veil_gateway_update_keys(st.gw, fresh, &changed));
+    assert_true(changed);
+    veil_gateway_keys_sha256(st.gw, k1);
+    veil_gateway_evidence_sha256(st.gw, e1);
+    assert_memory_not_equal(k0, k1, 32);
+    assert_memory_not_equal(e0, e1, 32);
+
+    req = post(old, "/echo", "ping");
+    veil_result r = veil_client_request(old, req, &resp);
+    assert_false(veil_ok(r));
+    assert_non_null(strstr(r.msg, "ohttp-key"));
+
+    veil_client *c = client_for(st.gw_url, st.relay_url, S.policy_a);
+    tu_ok(veil_client_verify(c, &rep));
+    char khex[65], ehex[65], want[160];
+    veil_hex_encode(k1, 32, khex);
+    veil_hex_encode(e1, 32, ehex);
+    assert_string_equal(rep.keys_sha256, khex);
+    tu_ok(veil_client_request(c, req, &resp));
+    assert_int_equal(veil_bhttp_status(resp), 200);
+    const veil_bhttp_field *att = veil_bhttp_header_find(resp, VEIL_GATEWAY_ATTEST_HEADER);
+    assert_non_null(att);
+    snprintf(want, sizeof want, "%s; keys=%s", ehex, khex);
+    assert_string_equal((const char *)att->value, want);
+
+    /* a set without keys is refused and the served list stays */
+    veil_ohttp_gateway *empty = NULL;
+    uint8_t k2[32];
+    tu_ok(veil_ohttp_gateway_new(&empty));
+    assert_false(veil_ok(veil_gateway_update_keys(st.gw, empty, &changed)));
+    assert_false(changed);
+    veil_gateway_keys_sha256(st.gw, k2);
+    assert_memory_equal(k1, k2, 32);
+
+    veil_bhttp_msg_free(resp);
+    veil_bhttp_msg_free(req);
+    veil_client_free(c);
+    veil_client_free(old);
+    stack_stop(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_data_encoding),
         cmocka_unit_test(test_request_response),
+        cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_chunked_stream),
         cmocka_unit_test(test_clear_errors),
         cmocka_unit_test(test_refusals),

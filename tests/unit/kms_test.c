@@ -20,12 +20,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/json_util.h"
 #include "kms/hsm.h"
 #include "kms/kms_internal.h"
+#include "sim/gpu_sim.h"
 #include "sim/sim.h"
+#include "veil/composite.h"
 #include "veil/appraise.h"
 #include "veil/evidence.h"
 #include "veil/hex.h"
+#include "veil/http.h"
+#include "veil/base64.h"
 #include "veil/kms.h"
 #include "veil/ledger.h"
 #include "veil/mem.h"
@@ -1053,6 +1058,289 @@ static void test_crash_recovery(void **state)
     assert_non_null(strstr(r.msg, "not the one this state was created with"));
 }
 
+/* ---- composite evidence: GPU claims reach the release policy ------------------------------ */
+
+/* The TEE side with `n_gpus` simulated GPUs bound into REPORT_DATA. */
+static void tee_prepare_gpus(veil_kms *k, const veil_gpu_sim *gpu, const veil_sim_guest *g,
+                             size_t n_gpus, tee *t)
+{
+    size_t n = 0;
+    int64_t exp = 0;
+    uint8_t base[64], nonce[32], report[VEIL_SNP_REPORT_SIZE];
+    veil_evidence ev;
+    memset(t, 0, sizeof *t);
+    tu_ok(veil_hpke_key_generate(VEIL_HPKE_KEM_X25519, &t->eph));
+    tu_ok(veil_hpke_key_public(t->eph, t->pk, sizeof t->pk, &n));
+    tu_ok(veil_kms_nonce(k, t->nonce, &exp));
+    tu_ok(veil_release_report_data(t->nonce, t->pk, 32, base));
+    veil_evidence_init(&ev);
+    snprintf(ev.tee, sizeof ev.tee, "sev-snp");
+    for (unsigned i = 0; i < n_gpus; i++) {
+        veil_evidence_gpu *e = &ev.gpus[ev.n_gpus++];
+        tu_ok(veil_composite_gpu_nonce(base, i, nonce));
+        tu_ok(veil_gpu_sim_evidence(gpu, nonce, &e->report));
+        tu_ok(veil_buf_append(&e->certs, gpu->chain_pem.data, gpu->chain_pem.len));
+        snprintf(e->cc_mode, sizeof e->cc_mode, "on");
+    }
+    tu_ok(veil_composite_report_data_ev(base, &ev, t->rd));
+    tu_ok(veil_sim_report(&g_sim, g, t->rd, 0, report));
+    tu_ok(veil_buf_append(&ev.report, report, sizeof report));
+    tu_ok(veil_sim_cert_table(&g_sim, &ev.cert_table));
+    veil_buf_init(&t->evidence, 0);
+    tu_ok(veil_evidence_write(&ev, &t->evidence));
+    veil_evidence_free(&ev);
+}
+
+static void test_release_with_gpus(void **state)
+{
+    (void)state;
+    char dir[512], gdir[600], ark[65], groot[65], m[97], m3h[97], ref[1200];
+    uint8_t m3[48];
+    bool created = false;
+    veil_sim_guest good;
+    veil_gpu_sim gpu;
+    veil_kms_problem pb;
+    veil_kms_release_response resp;
+    tee t;
+    new_state_dir(dir, sizeof dir);
+    snprintf(gdir, sizeof gdir, "%s-gpu", dir);
+    veil_gpu_sim_init(&gpu);
+    tu_ok(veil_gpu_sim_open(gdir, &created, &gpu));
+    guest_for("the gateway image", false, &good);
+    veil_kms *k = kms_ready(dir, &good, "{\"type\":\"ohttp\"}");
+    /* composite reference values: the CPU as before, the simulated GPU */
+    veil_hex_encode(g_sim.ark_sha256, 32, ark);
+    veil_hex_encode(gpu.root_sha256, 32, groot);
+    veil_hex_encode(good.measurement, 48, m);
+    tu_ok(veil_gpu_sim_measurement(3, m3));
+    veil_hex_encode(m3, 48, m3h);
+    snprintf(ref, sizeof ref,
+             "{\"cpu\":{\"measurements\":[\"%s\"],\"trusted_simulated_roots\":[\"%s\"]},"
+             "\"gpu\":{\"require_rims\":false,\"require_cc_mode\":true,"
+             "\"trusted_simulated_roots\":[\"%s\"],\"measurements\":{\"2\":\"%s\"}}}",
+             m, ark, groot, m3h);
+    tu_ok(veil_kms_set_refvalues(k, ref, strlen(ref), &pb));
+    const char *pol = "{\"allOf\":["
+                      "{\"claim\":\"sev-snp.veil.claims.debug\",\"equals\":false},"
+                      "{\"claim\":\"gpu*.ear.status\",\"in\":[\"affirming\",\"warning\"]},"
+                      "{\"claim\":\"gpu*.veil.claims.cc_mode\",\"equals\":\"on\"},"
+                      "{\"claim\":\"gpu*.veil.claims.measurements.mismatched\",\"exists\":true},"
+                      "{\"claim\":\"sev-snp.veil.claims.tcb.snp\",\"gte\":8}]}";
+    tu_ok(veil_kms_set_policy(k, "gw", pol, strlen(pol), &pb));
+
+    /* two GPUs, both affirming: released */
+    tee_prepare_gpus(k, &gpu, &good, 2, &t);
+    release(k, "gw", &t, NULL, &resp);
+    if (!resp.released)
+        fail_msg("release refused: %s: %s", resp.problem.check, resp.problem.detail);
+    veil_kms_release_response_free(&resp);
+    tee_free(&t);
+
+    /* the CPU alone verifies, but "every GPU affirming" needs a GPU */
+    tee_prepare_gpus(k, &gpu, &good, 0, &t);
+    release(k, "gw", &t, NULL, &resp);
+    assert_refused(k, &resp, "release_policy");
+    assert_non_null(strstr(resp.problem.detail, "gpu*.ear.status"));
+    veil_kms_release_response_free(&resp);
+    tee_free(&t);
+
+    /* evidence bound to another nonce (CPU REPORT_DATA and GPU nonces) is refused */
+    tee_prepare_gpus(k, &gpu, &good, 1, &t);
+    uint8_t other[32];
+    int64_t exp = 0;
+    tu_ok(veil_kms_nonce(k, other, &exp));
+    memcpy(t.nonce, other, 32); /* REPORT_DATA and the GPU nonce no longer match */
+    release(k, "gw", &t, NULL, &resp);
+    assert_refused(k, &resp, "report_data");
+    veil_kms_release_response_free(&resp);
+    tee_free(&t);
+    veil_kms_close(k);
+    veil_gpu_sim_free(&gpu);
+}
+
+/* ---- public endpoint limits ----------------------------------------------------------------- */
+
+static void test_nonce_bound_expires_oldest(void **state)
+{
+    (void)state;
+    char dir[512];
+    veil_sim_guest good;
+    tee t;
+    veil_kms_release_response resp;
+    uint8_t first[32];
+    int64_t exp = 0;
+    new_state_dir(dir, sizeof dir);
+    guest_for("the gateway image", false, &good);
+    veil_kms *k = kms_ready(dir, &good, "{\"type\":\"ohttp\"}");
+    veil_kms_set_max_nonces(k, 2);
+    tee_prepare(k, &g_sim, &good, &t); /* the oldest outstanding nonce */
+    memcpy(first, t.nonce, 32);
+    for (int i = 0; i < 2; i++)
+        tu_ok(veil_kms_nonce(k, t.nonce, &exp)); /* two more: the bound is 2 */
+    memcpy(t.nonce, first, 32);
+    release(k, "gw", &t, NULL, &resp);
+    assert_refused(k, &resp, "nonce");
+    assert_non_null(strstr(resp.problem.detail, "expired"));
+    veil_kms_release_response_free(&resp);
+    tee_free(&t);
+    tee_prepare(k, &g_sim, &good, &t); /* a fresh one still works */
+    release(k, "gw", &t, NULL, &resp);
+    assert_true(resp.released);
+    veil_kms_release_response_free(&resp);
+    tee_free(&t);
+    veil_kms_close(k);
+}
+
+/* POST url; returns the status, the body in *body (caller frees). */
+static long post(const char *url, const char *ct, const void *p, size_t n, json_t **body)
+{
+    veil_http_client_response r;
+    memset(&r, 0, sizeof r);
+    tu_ok(veil_http_post(url, ct, p, n, NULL, &r));
+    *body = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    long st = r.status;
+    if (st == 429)
+        assert_true(veil_http_content_type_is(r.content_type, VEIL_HTTP_MT_PROBLEM));
+    veil_http_client_response_free(&r);
+    return st;
+}
+
+static long get_nonce(const char *base, uint8_t nonce[32])
+{
+    char url[128];
+    json_t *b = NULL;
+    veil_buf raw;
+    veil_buf_init(&raw, 0);
+    snprintf(url, sizeof url, "%s/v1/attest/nonce", base);
+    long st = post(url, NULL, NULL, 0, &b);
+    if (st == 200) {
+        const char *s = json_string_value(json_object_get(b, "nonce"));
+        assert_non_null(s);
+        tu_ok(veil_base64_decode(s, strlen(s), &raw));
+        assert_int_equal(raw.len, 32);
+        memcpy(nonce, raw.data, 32);
+    } else if (st == 429) {
+        assert_string_equal(json_string_value(json_object_get(b, "check")), "rate_limit");
+        assert_true(json_integer_value(json_object_get(b, "retry_after")) >= 1);
+    }
+    veil_buf_free(&raw);
+    json_decref(b);
+    return st;
+}
+
+static json_t *b64(const uint8_t *p, size_t n)
+{
+    veil_buf b;
+    veil_buf_init(&b, 0);
+    tu_ok(veil_base64_encode(p, n, &b));
+    json_t *j = json_stringn((const char *)b.data, b.len);
+    veil_buf_free(&b);
+    return j;
+}
+
+/* One release over HTTP with a nonce from the service. */
+static long http_release(const char *base, veil_kms *k, const veil_sim_guest *g, bool good)
+{
+    char url[160];
+    tee t;
+    json_t *resp = NULL;
+    tee_prepare(k, &g_sim, g, &t); /* for the key and evidence; the nonce is replaced */
+    assert_int_equal(get_nonce(base, t.nonce), 200);
+    tu_ok(veil_release_report_data(t.nonce, t.pk, 32, t.rd));
+    veil_buf_free(&t.evidence);
+    make_evidence(&g_sim, g, t.rd, &t.evidence);
+    json_t *ev = json_loadb((const char *)t.evidence.data, t.evidence.len, 0, NULL);
+    json_t *req = json_pack("{s:o,s:o,s:o}", "nonce", b64(t.nonce, 32), "public_key", b64(t.pk, 32),
+                            "evidence", ev);
+    if (!good)
+        json_object_set_new(req, "public_key", b64(t.nonce, 32)); /* not bound: refused */
+    char *text = veil_json_dump(req);
+    snprintf(url, sizeof url, "%s/v1/keys/gw/release", base);
+    long st = post(url, VEIL_HTTP_MT_JSON, text, strlen(text), &resp);
+    veil_free(text);
+    json_decref(req);
+    json_decref(resp);
+    tee_free(&t);
+    return st;
+}
+
+static void test_rate_limit(void **state)
+{
+    (void)state;
+    char dir[512], base[64];
+    uint8_t nonce[32];
+    veil_sim_guest good;
+    veil_kms_service *svc = NULL;
+    new_state_dir(dir, sizeof dir);
+    guest_for("the gateway image", false, &good);
+    veil_kms *k = kms_ready(dir, &good, "{\"type\":\"ohttp\"}");
+    /* 1 token a second, 3 at once: slow enough that refills do not blur the counts */
+    veil_kms_service_config cfg = {.nonce_rate = 1, .nonce_burst = 3};
+    tu_ok(veil_kms_service_start(k, &cfg, &svc));
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", veil_kms_service_port(svc));
+
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* a successful release gives its token back: nonce (1), release (2, back) */
+    assert_int_equal(http_release(base, k, &good, true), 200);
+    /* a refused one does not: nonce (2), release (3) */
+    assert_int_equal(http_release(base, k, &good, false), 403);
+    /* the bucket is empty now (unless a second passed and refilled one) */
+    long st = get_nonce(base, nonce);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    if (ms < 900)
+        assert_int_equal(st, 429);
+    else
+        print_message("kms_test: rate limit: %ld ms elapsed, exact count not checked\n", ms);
+    json_t *b = NULL;
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/keys/gw/release", base);
+    assert_int_equal(post(url, VEIL_HTTP_MT_JSON, "{}", 2, &b), 429);
+    json_decref(b);
+    /* other endpoints are not limited */
+    veil_http_client_response r;
+    memset(&r, 0, sizeof r);
+    snprintf(url, sizeof url, "%s/v1/ledger/sth", base);
+    tu_ok(veil_http_get(url, NULL, &r));
+    assert_int_equal(r.status, 200);
+    veil_http_client_response_free(&r);
+    /* one second later one token is back */
+    sleep_ms(1100);
+    assert_int_equal(get_nonce(base, nonce), 200);
+    assert_int_equal(get_nonce(base, nonce), 429);
+    veil_kms_service_stop(svc);
+    veil_kms_close(k);
+}
+
+/* The service's body parser, the one the fuzz target drives. */
+static void test_release_body_parse(void **state)
+{
+    (void)state;
+    veil_kms_release_body b;
+    const char *ok =
+        "{\"nonce\":\"AAEC\",\"public_key\":\"AwQF\",\"evidence\":{\"b\":1,\"a\":[2]}}";
+    tu_ok(veil_kms_release_body_parse((const uint8_t *)ok, strlen(ok), &b));
+    assert_int_equal(b.nonce.len, 3);
+    assert_int_equal(b.public_key.data[2], 5);
+    assert_int_equal(b.evidence.len, strlen("{\"a\":[2],\"b\":1}")); /* JCS: sorted */
+    assert_memory_equal(b.evidence.data, "{\"a\":[2],\"b\":1}", b.evidence.len);
+    veil_kms_release_body_free(&b);
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "{\"nonce\":\"AAEC\",\"nonce\":\"AAEC\",\"public_key\":\"AwQF\",\"evidence\":{}}",
+        "{\"nonce\":\"AAEC\",\"public_key\":\"AwQF\"}",
+        "{\"nonce\":\"not base64!\",\"public_key\":\"AwQF\",\"evidence\":{}}",
+        "{\"nonce\":\"AAEC\",\"public_key\":\"AwQF\",\"evidence\":\"x\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        veil_result r = veil_kms_release_body_parse((const uint8_t *)bad[i], strlen(bad[i]), &b);
+        assert_int_equal(r.cls, VEIL_E_PROTOCOL);
+        assert_int_equal(b.evidence.len, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1064,6 +1352,10 @@ int main(void)
         cmocka_unit_test(test_rotation_interval_and_grace),
         cmocka_unit_test(test_key_ids_never_reused_while_held),
         cmocka_unit_test(test_crash_recovery),
+        cmocka_unit_test(test_release_with_gpus),
+        cmocka_unit_test(test_nonce_bound_expires_oldest),
+        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_release_body_parse),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

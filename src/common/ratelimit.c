@@ -1,10 +1,10 @@
-/* Per-client token buckets for the relay, keyed by SipHash-2-4 of the
+/* Per-client token buckets (the relay's and the KMS's), keyed by SipHash-2-4 of the
  * address under a random key: a set-associative table of fixed size, so a
  * flood of addresses costs no memory and cannot aim at one bucket. */
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "relay/relay_internal.h"
+#include "common/ratelimit.h"
 #include "veil/mem.h"
 #include "veil/rand.h"
 
@@ -139,4 +139,17 @@ bool veil_rl_take(veil_ratelimit *rl, const char *client, int64_t now_ms, unsign
     }
     pthread_mutex_unlock(&rl->mu);
     return ok;
+}
+
+void veil_rl_refund(veil_ratelimit *rl, const char *client)
+{
+    if (rl->rate <= 0)
+        return;
+    uint64_t h = client_hash(rl, client), tag = h | 1;
+    pthread_mutex_lock(&rl->mu);
+    veil_rl_entry *set = &rl->slots[(h >> 1) % rl->n_sets * VEIL_RL_WAYS];
+    for (size_t i = 0; i < VEIL_RL_WAYS; i++)
+        if (set[i].tag == tag)
+            set[i].tokens = set[i].tokens + 1.0 > rl->burst ? rl->burst : set[i].tokens + 1.0;
+    pthread_mutex_unlock(&rl->mu);
 }
