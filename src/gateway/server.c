@@ -717,6 +717,27 @@ static struct exchange *exchange_new(veil_gateway *gw, bool chunked)
 
 /* ---- routing ------------------------------------------------------------------------------- */
 
+/* An in-flight slot and the per-request state, or the answer saying why
+ * not (NULL). */
+static struct exchange *exchange_begin(veil_gateway *gw, veil_http_request *req,
+                                       veil_http_response *resp, bool chunked)
+{
+    if (!slot_take(gw)) {
+        veil_http_resp_header(resp, "Retry-After", "1");
+        answer_error(gw, resp, GW_ERR_BUSY, 503, "gateway-busy",
+                     "too many requests in flight; retry shortly");
+        return NULL;
+    }
+    struct exchange *ex = exchange_new(gw, chunked);
+    if (!ex) {
+        slot_give(gw);
+        answer_error(gw, resp, GW_ERR_INTERNAL, 500, "gateway-internal", "out of memory");
+        return NULL;
+    }
+    veil_http_req_set_state(req, ex, exchange_free);
+    return ex;
+}
+
 /* Benchmarks only: the plain endpoint takes an in-flight slot and per-request
  * state exactly as POST /gateway does, so both pay the same bookkeeping. */
 static void plain_begin(veil_gateway *gw, veil_http_request *req, veil_http_response *resp)
@@ -728,19 +749,7 @@ static void plain_begin(veil_gateway *gw, veil_http_request *req, veil_http_resp
                      "this endpoint takes message/bhttp");
         return;
     }
-    if (!slot_take(gw)) {
-        veil_http_resp_header(resp, "Retry-After", "1");
-        answer_error(gw, resp, GW_ERR_BUSY, 503, "gateway-busy",
-                     "too many requests in flight; retry shortly");
-        return;
-    }
-    struct exchange *ex = exchange_new(gw, false);
-    if (!ex) {
-        slot_give(gw);
-        answer_error(gw, resp, GW_ERR_INTERNAL, 500, "gateway-internal", "out of memory");
-        return;
-    }
-    veil_http_req_set_state(req, ex, exchange_free);
+    (void)exchange_begin(gw, req, resp, false);
 }
 
 static void gw_begin(void *ctx, veil_http_request *req, veil_http_response *resp)
@@ -763,19 +772,9 @@ static void gw_begin(void *ctx, veil_http_request *req, veil_http_response *resp
                      "POST /gateway takes message/ohttp-req or message/ohttp-chunked-req");
         return;
     }
-    if (!slot_take(gw)) {
-        veil_http_resp_header(resp, "Retry-After", "1");
-        answer_error(gw, resp, GW_ERR_BUSY, 503, "gateway-busy",
-                     "too many requests in flight; retry shortly");
+    struct exchange *ex = exchange_begin(gw, req, resp, chunked);
+    if (!ex)
         return;
-    }
-    struct exchange *ex = exchange_new(gw, chunked);
-    if (!ex) {
-        slot_give(gw);
-        answer_error(gw, resp, GW_ERR_INTERNAL, 500, "gateway-internal", "out of memory");
-        return;
-    }
-    veil_http_req_set_state(req, ex, exchange_free);
     atomic_fetch_add(chunked ? &gw->m.ohttp_chunked : &gw->m.ohttp_single, 1);
     if (!chunked)
         return;

@@ -26,46 +26,7 @@
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static CURLcode g_init_rc = CURLE_FAILED_INIT;
 
-/* One connection cache (and DNS cache) for the process: an exchange reuses a
- * finished exchange's connection to the same server (keep-alive) instead of
- * opening one per request. The relay's connections to its gateway, a
- * client's to its relay and a benchmark's to the gateway stay open, so the
- * gateway does not pay a new connection (and its thread-per-connection
- * server a new thread) per request. libcurl reuses a connection only for the
- * same host, port, scheme, proxy and TLS settings, and never one whose
- * exchange was cut short. */
-static CURLSH *g_share;
-static pthread_mutex_t g_share_mu[CURL_LOCK_DATA_LAST];
-
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *u)
-{
-    (void)h, (void)access, (void)u;
-    pthread_mutex_lock(&g_share_mu[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *u)
-{
-    (void)h, (void)u;
-    pthread_mutex_unlock(&g_share_mu[data]);
-}
-
-static void global_init(void)
-{
-    g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (g_init_rc != CURLE_OK)
-        return;
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&g_share_mu[i], NULL);
-    g_share = curl_share_init();
-    if (g_share &&
-        (curl_share_setopt(g_share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
-         curl_share_setopt(g_share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
-         curl_share_setopt(g_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
-         curl_share_setopt(g_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK)) {
-        curl_share_cleanup(g_share); /* no sharing: one connection per exchange, as before */
-        g_share = NULL;
-    }
-}
+static void global_init(void) { g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 struct xfer {
     CURL *easy;
@@ -311,8 +272,6 @@ static veil_result setup(struct xfer *x, const veil_http_client_opts *o, struct 
     bad |= (int)curl_easy_setopt(e, CURLOPT_URL, req->url);
     bad |= (int)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     bad |= (int)curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    if (g_share)
-        bad |= (int)curl_easy_setopt(e, CURLOPT_SHARE, g_share);
     bad |= (int)curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
     if (follow) {
         bad |= (int)curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)o->max_redirects);
