@@ -136,8 +136,10 @@ static veil_result check_release_policy(struct kms_check *k, const json_t *doc)
     json_t *want =
         json_pack("{s:s,s:s,s:O}", "type", "policy", "name", k->name, "policy", (json_t *)pol);
     r = verify_receipt(k->log_key, json_object_get(doc, "policy_receipt"), want, &rec);
-    if (!veil_ok(r))
+    if (!veil_ok(r)) {
+        veil_receipt_free(&rec);
         return refuse(k->rep, "receipt", "the receipt of the release policy", r.msg);
+    }
     note_sth(k->sths, &k->n_sth, sizeof k->sths / sizeof k->sths[0], &rec.sth);
     k->receipts++;
     uint8_t d[32];
